@@ -1,0 +1,1 @@
+"""Application layer: the store service, its port and the factory."""

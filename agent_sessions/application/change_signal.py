@@ -1,0 +1,53 @@
+"""Wakes long-polling readers when events are appended.
+
+Within a process a condition variable wakes waiters at once. Writers in other processes
+cannot reach it, so backends that admit them give a ``poll_interval`` and waiters also
+re-check on that beat (PostgreSQL will wake them with LISTEN/NOTIFY instead).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+class ChangeSignal:
+    def __init__(self, poll_interval: float | None = None) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+        self._closed = False
+        self.poll_interval = poll_interval
+
+    def notify(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def wait_for(self, query: Callable[[], list[_T]], timeout: float) -> list[_T]:
+        """Run ``query`` until it returns something or ``timeout`` seconds pass.
+
+        The generation counter closes the gap between a query and the wait: a change that
+        lands in between is seen, never slept through.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            generation = self._generation
+            result = query()
+            if result:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                return []
+            wait = remaining if self.poll_interval is None else min(remaining, self.poll_interval)
+            with self._condition:
+                if self._generation == generation and not self._closed:
+                    self._condition.wait(wait)

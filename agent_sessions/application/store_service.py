@@ -1,0 +1,473 @@
+"""The event-sourced ``SessionStore``: one implementation over every backend.
+
+Backends differ only in their recorder (memory, SQLite, PostgreSQL); this service turns
+the state-based port into aggregate saves and log appends (DESIGN.md section 2):
+
+* ``save_session`` / ``save_run`` diff the record against its aggregate and save the
+  resulting events, with the index row, in one recorder transaction;
+* ``append_events`` validates, de-duplicates by event id, claims the next block of each
+  session's sequence and saves the log events in one transaction, retrying (bounded,
+  jittered) when another writer claimed the block or an id first;
+* ``flush`` is the same append plus the session and run saves, in that one transaction.
+
+Writes within one process are serialised by a lock: they would all contend for the same
+database lock anyway, and serialising them here turns cross-thread conflicts into plain
+waiting. Conflicts with other processes are what the retry loop is for.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self, TypeVar
+
+from eventsourcing.persistence import StoredEvent
+
+from ..domain.aggregates import (
+    AgentEventRecorded,
+    RunAggregate,
+    SessionAggregate,
+    SessionErased,
+    tombstone_id,
+)
+from ..domain.errors import (
+    AgentSessionsError,
+    ErrorCode,
+    StorageError,
+    ValidationError,
+    run_not_found,
+    session_not_found,
+)
+from ..domain.event import Event
+from ..domain.event_types import EventType, coerce_event_type
+from ..domain.execution_result import ExecutionResult
+from ..domain.run import Run
+from ..domain.session import Session
+from ..domain.statuses import RunStatus, SessionStatus, coerce_status
+from ..domain.timestamps import require_aware, utc_now
+from ..infrastructure.index_rows import (
+    AgentEventRow,
+    EventQuery,
+    IndexReader,
+    IndexWrite,
+    RunRow,
+    SequenceClaim,
+    SessionRow,
+    to_micros,
+)
+from ..infrastructure.storage_errors import is_conflict, is_driver_error, is_transient, translate
+from .aggregate_cache import AggregateCache
+from .change_signal import ChangeSignal
+from .sessions_app import SessionsApplication
+
+_T = TypeVar("_T")
+
+#: Attempts before a write that keeps losing races gives up with ``storage_error``.
+MAX_WRITE_ATTEMPTS = 64
+
+
+@dataclass
+class _AppendPlan:
+    """What one append (or the append part of a flush) will write."""
+
+    results: list[Event]
+    log_events: list[AgentEventRecorded] = field(default_factory=list)
+    index: IndexWrite = field(default_factory=IndexWrite)
+
+
+def _non_negative_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"{name} must be a non-negative integer", details={"field": name})
+    return value
+
+
+def _positive_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(f"{name} must be a positive integer", details={"field": name})
+    return value
+
+
+def _require_id(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{name} must be a non-empty string", details={"field": name})
+    return value
+
+
+class EventSourcedSessionStore:
+    """A ``SessionStore`` over an ``eventsourcing`` application. Build it with
+    :func:`agent_sessions.open_store`; it is thread-safe and a context manager."""
+
+    def __init__(
+        self,
+        app: SessionsApplication,
+        *,
+        poll_interval: float | None = None,
+        url: str = "",
+    ) -> None:
+        self._app = app
+        self.url = url
+        recorder = app.recorder
+        self._index: IndexReader = recorder  # type: ignore[assignment]
+        self._write_lock = threading.RLock()
+        self._signal = ChangeSignal(poll_interval)
+        self._closed = False
+        self._sessions: AggregateCache[SessionAggregate] = AggregateCache(
+            load=app.repository.get, events_from=self._events_from
+        )
+        self._runs: AggregateCache[RunAggregate] = AggregateCache(
+            load=app.repository.get, events_from=self._events_from
+        )
+
+    @property
+    def application(self) -> SessionsApplication:
+        """The underlying ``eventsourcing`` application (its notification log feeds
+        projections)."""
+        return self._app
+
+    def _events_from(self, aggregate_id: str, after_version: int) -> Iterable[Any]:
+        return self._app.events.get(aggregate_id, gt=after_version)
+
+    # plumbing -------------------------------------------------------------------------
+
+    def _guard(self, operation: str, work: Callable[[], _T]) -> _T:
+        """Run a read; driver failures leave as ``storage_error``."""
+        self._check_open()
+        try:
+            return work()
+        except AgentSessionsError:
+            raise
+        except Exception as exc:
+            if is_driver_error(exc):
+                raise translate(exc, operation) from exc
+            raise
+
+    def _write(self, operation: str, attempt: Callable[[], _T]) -> _T:
+        """Run a write attempt until it does not conflict; each attempt re-reads what it
+        depends on, so a retry sees the winner's writes."""
+        self._check_open()
+        last_error: BaseException | None = None
+        with self._write_lock:
+            for attempt_number in range(MAX_WRITE_ATTEMPTS):
+                try:
+                    return attempt()
+                except AgentSessionsError:
+                    raise
+                except Exception as exc:
+                    if not (is_conflict(exc) or is_transient(exc)):
+                        if is_driver_error(exc):
+                            raise translate(exc, operation) from exc
+                        raise
+                    # Nothing to undo: attempts change private copies of aggregates and the
+                    # cache only ever receives what was committed.
+                    last_error = exc
+                    time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt_number)))
+        raise StorageError(
+            f"{operation} failed: still conflicting after {MAX_WRITE_ATTEMPTS} attempts",
+            details={"operation": operation, "cause": repr(last_error)},
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed", details={"url": self.url})
+
+    def _save(self, *objs: Any, index: IndexWrite) -> None:
+        self._app.save(*objs, index=index)
+
+    def _decode(self, stored: Iterable[StoredEvent]) -> list[Event]:
+        to_domain = self._app.mapper.to_domain_event
+        return [to_domain(s).to_event() for s in stored]  # type: ignore[attr-defined]
+
+    # sessions -------------------------------------------------------------------------
+
+    def save_session(self, session: Session) -> None:
+        if not isinstance(session, Session):
+            raise ValidationError("session must be a Session record")
+
+        def attempt() -> None:
+            aggregate = self._revised_session(session)
+            if aggregate.pending_events:
+                self._save(aggregate, index=IndexWrite(sessions=[SessionRow.of(session)]))
+            self._sessions.put(aggregate)
+
+        self._write("save_session", attempt)
+
+    def _revised_session(self, session: Session) -> SessionAggregate:
+        aggregate = self._sessions.get(session.id)
+        if aggregate is None:
+            return SessionAggregate.start(session)
+        aggregate.revise(session)
+        return aggregate
+
+    def get_session(self, session_id: str) -> Session:
+        _require_id(session_id, "session_id")
+        aggregate = self._guard("get_session", lambda: self._sessions.get(session_id))
+        if aggregate is None:
+            raise session_not_found(session_id)
+        return aggregate.record
+
+    def list_sessions(
+        self,
+        *,
+        status: SessionStatus | str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Session]:
+        status_value = None if status is None else coerce_status(SessionStatus, status).value
+        limit = _positive_int(limit, "limit")
+        offset = _non_negative_int(offset, "offset") or 0
+
+        def work() -> list[Session]:
+            ids = self._index.select_session_ids(
+                status=status_value, agent_id=agent_id, limit=limit, offset=offset
+            )
+            aggregates = (self._sessions.get(session_id) for session_id in ids)
+            return [a.record for a in aggregates if a is not None]
+
+        return self._guard("list_sessions", work)
+
+    def delete_session(self, session_id: str) -> None:
+        """Erase the session, its runs and its events (DESIGN.md section 4); a tombstone
+        with ids only records that it happened. Unknown ids are fine: deleting is
+        idempotent."""
+        _require_id(session_id, "session_id")
+
+        def attempt() -> None:
+            if not self._index.existing_session_ids([session_id]):
+                return
+            run_ids = self._index.select_run_ids(session_id, status=None, limit=None, offset=0)
+            previous = self._app.recorder.select_events(
+                tombstone_id(session_id), desc=True, limit=1
+            )
+            tombstone = SessionErased(
+                originator_id=tombstone_id(session_id),
+                originator_version=previous[0].originator_version + 1 if previous else 1,
+                timestamp=utc_now(),
+                session_id=session_id,
+                run_ids=list(run_ids),
+            )
+            self._save(tombstone, index=IndexWrite(erase=[session_id]))
+            self._sessions.evict(session_id)
+            self._runs.evict(*run_ids)
+
+        self._write("delete_session", attempt)
+
+    # runs -----------------------------------------------------------------------------
+
+    def save_run(self, run: Run) -> None:
+        if not isinstance(run, Run):
+            raise ValidationError("run must be a Run record")
+
+        def attempt() -> None:
+            if not self._index.existing_session_ids([run.session_id]):
+                raise session_not_found(run.session_id)
+            aggregate = self._revised_run(run)
+            if aggregate.pending_events:
+                self._save(aggregate, index=IndexWrite(runs=[RunRow.of(run)]))
+            self._runs.put(aggregate)
+
+        self._write("save_run", attempt)
+
+    def _revised_run(self, run: Run) -> RunAggregate:
+        aggregate = self._runs.get(run.id)
+        if aggregate is None:
+            return RunAggregate.start(run)
+        aggregate.revise(run)
+        return aggregate
+
+    def get_run(self, run_id: str) -> Run:
+        _require_id(run_id, "run_id")
+        aggregate = self._guard("get_run", lambda: self._runs.get(run_id))
+        if aggregate is None:
+            raise run_not_found(run_id)
+        return aggregate.record
+
+    def list_runs(
+        self,
+        session_id: str,
+        *,
+        status: RunStatus | str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Run]:
+        _require_id(session_id, "session_id")
+        status_value = None if status is None else coerce_status(RunStatus, status).value
+        limit = _positive_int(limit, "limit")
+        offset = _non_negative_int(offset, "offset") or 0
+
+        def work() -> list[Run]:
+            ids = self._index.select_run_ids(
+                session_id, status=status_value, limit=limit, offset=offset
+            )
+            aggregates = (self._runs.get(run_id) for run_id in ids)
+            return [a.record for a in aggregates if a is not None]
+
+        return self._guard("list_runs", work)
+
+    def get_active_run(self, session_id: str) -> Run | None:
+        """The most recently started run with status ``running``, if any."""
+        _require_id(session_id, "session_id")
+
+        def work() -> Run | None:
+            run_id = self._index.select_active_run_id(session_id)
+            aggregate = None if run_id is None else self._runs.get(run_id)
+            return None if aggregate is None else aggregate.record
+
+        return self._guard("get_active_run", work)
+
+    # events ---------------------------------------------------------------------------
+
+    def append_event(self, event: Event) -> None:
+        self.append_events([event])
+
+    def append_event_with_sequence(self, event: Event) -> Event:
+        return self.append_events([event])[0]
+
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        batch = self._checked_events(events)
+        if not batch:
+            return []
+
+        def attempt() -> list[Event]:
+            plan = self._plan_append(batch, known_sessions=set())
+            if plan.log_events:
+                self._save(*plan.log_events, index=plan.index)
+            return plan.results
+
+        results = self._write("append_events", attempt)
+        self._signal.notify()
+        return results
+
+    @staticmethod
+    def _checked_events(events: Any) -> list[Event]:
+        if not isinstance(events, (list, tuple)):
+            raise ValidationError("events must be a list of Event records")
+        if not all(isinstance(event, Event) for event in events):
+            raise ValidationError("events must be Event structs")
+        return list(events)
+
+    def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
+        """Steps 2-3 and 6 of DESIGN.md section 2: de-duplicate, claim sequences, and
+        line up the results in input order."""
+        unique = list({event.id: event for event in reversed(batch)}.values())[::-1]
+        stored = {e.id: e for e in self._decode(self._index.select_stored_by_event_ids(
+            [event.id for event in unique]
+        ))}
+        new = [event for event in unique if event.id not in stored]
+        plan = _AppendPlan(results=[])
+        if new:
+            session_ids = list(dict.fromkeys(event.session_id for event in new))
+            missing = set(session_ids) - known_sessions
+            if missing:
+                missing -= self._index.existing_session_ids(missing)
+            if missing:
+                raise session_not_found(sorted(missing)[0])
+            latest = self._index.latest_sequences(session_ids)
+            next_sequence = dict(latest)
+            for event in new:
+                next_sequence[event.session_id] += 1
+                sequence = next_sequence[event.session_id]
+                stored[event.id] = event.with_sequence(sequence)
+                plan.log_events.append(AgentEventRecorded.from_event(event, sequence))
+                plan.index.events.append(AgentEventRow.of(event, sequence))
+            plan.index.claims.extend(
+                SequenceClaim(session_id, latest[session_id], next_sequence[session_id])
+                for session_id in session_ids
+            )
+        plan.results = [stored[event.id] for event in batch]
+        return plan
+
+    def flush(self, result: ExecutionResult) -> None:
+        """Save the session, the run and the events in one transaction, or nothing."""
+        execution = ExecutionResult.coerce(result)
+        batch = self._checked_events(execution.events)
+        session, run = execution.session, execution.run
+        if run.session_id != session.id:
+            raise ValidationError(
+                "the run of an execution result must belong to its session",
+                details={"session_id": session.id, "run_session_id": run.session_id},
+            )
+
+        def attempt() -> None:
+            session_aggregate = self._revised_session(session)
+            run_aggregate = self._revised_run(run)
+            plan = self._plan_append(batch, known_sessions={session.id})
+            plan.index.sessions.append(SessionRow.of(session))
+            plan.index.runs.append(RunRow.of(run))
+            self._save(session_aggregate, run_aggregate, *plan.log_events, index=plan.index)
+            self._sessions.put(session_aggregate)
+            self._runs.put(run_aggregate)
+
+        self._write("flush", attempt)
+        if batch:
+            self._signal.notify()
+
+    def get_events(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        type: EventType | str | None = None,  # noqa: A002 - the spec's filter name
+        since: datetime | None = None,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+        wait_timeout_ms: int | None = None,
+    ) -> list[Event]:
+        """Events in sequence order. ``since`` is inclusive, ``after``/``before`` are
+        exclusive. With ``wait_timeout_ms`` an empty result waits for a matching append
+        (``[]`` on timeout)."""
+        _require_id(session_id, "session_id")
+        if since is not None and not isinstance(since, datetime):
+            raise ValidationError("since must be a datetime", details={"field": "since"})
+        query = EventQuery(
+            session_id=session_id,
+            run_id=run_id,
+            type=None if type is None else coerce_event_type(type).value,
+            since_us=None if since is None else to_micros(require_aware(since, "since")),
+            after=_non_negative_int(after, "after"),
+            before=_non_negative_int(before, "before"),
+            limit=_positive_int(limit, "limit"),
+        )
+        wait = _non_negative_int(wait_timeout_ms, "wait_timeout_ms")
+
+        def read() -> list[Event]:
+            return self._decode(self._index.select_log_events(query))
+
+        if not wait:
+            return self._guard("get_events", read)
+        return self._guard("get_events", lambda: self._signal.wait_for(read, wait / 1000))
+
+    def get_latest_sequence(self, session_id: str) -> int:
+        _require_id(session_id, "session_id")
+        return self._guard("get_latest_sequence", lambda: self._index.latest_sequence(session_id))
+
+    # lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release connections and answer waiting long-polls with ``[]``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._signal.close()
+        self._app.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+__all__ = ["ErrorCode", "EventSourcedSessionStore"]

@@ -1,0 +1,279 @@
+"""Event-sourced aggregates and the session log, on ``eventsourcing`` 9.5.
+
+Three kinds of stream live in one stored-events table (DESIGN.md section 2):
+
+* ``SessionAggregate`` (originator id = the session id) and ``RunAggregate`` (the run
+  id): small, replayed on read. The port is state-based, so a save *diffs* the given
+  record against the aggregate and triggers one event per kind of change; saving an
+  unchanged record triggers nothing and the stream reads as a history of real changes.
+* the session log (originator id ``log:<session id>``): one ``AgentEventRecorded`` per
+  agent event, whose version *is* the sequence number. It is never replayed to append.
+* tombstones (``erased:<session id>``): ``SessionErased`` records that an erasure
+  happened, with ids only, so read models can drop their rows.
+
+Every persisted class carries an explicit ``TOPIC`` so that moving code never breaks
+replay of stored events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    MetaDomainEvent,
+)
+from eventsourcing.utils import register_topic
+
+from .event import Event
+from .event_types import EventType
+from .run import Run
+from .session import Session
+
+LOG_PREFIX = "log:"
+TOMBSTONE_PREFIX = "erased:"
+
+_Record = TypeVar("_Record", Session, Run)
+
+
+def log_id(session_id: str) -> str:
+    """The originator id of a session's agent-event log."""
+    return LOG_PREFIX + session_id
+
+
+def tombstone_id(session_id: str) -> str:
+    return TOMBSTONE_PREFIX + session_id
+
+
+class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+    """Base event of the record aggregates (``eventsourcing`` wants one named ``Event``)."""
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+
+
+class RecordCreated(CanInitAggregate[str], RecordEvent):
+    """Base of the created events: carries the whole first record."""
+
+    originator_topic: str
+    record: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.record = aggregate.record_type.from_dict(self.record)
+
+
+class RecordChanged(RecordEvent):
+    """Base of the change events: carries the changed fields in their ``to_dict`` form."""
+
+    changes: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.record = aggregate.record_type.from_dict(
+            {**aggregate.record.to_dict(), **self.changes}
+        )
+
+
+class RecordAggregate(BaseAggregate[str], Generic[_Record]):
+    """An aggregate whose state is one immutable record.
+
+    ``change_events`` maps each change-event class to the record fields it carries, in
+    the order they are triggered; fields claimed by none go into ``Revised``.
+    """
+
+    record_type: ClassVar[type[Any]]
+    change_events: ClassVar[tuple[tuple[type[RecordChanged], frozenset[str]], ...]] = ()
+    revised_event: ClassVar[type[RecordChanged]]
+    if TYPE_CHECKING:  # not a dataclass field: state is set by the events' ``apply``
+        record: _Record
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        # State is set by the created event's ``apply``.
+        pass
+
+    def revise(self, new: _Record) -> None:
+        """Trigger one event per kind of difference between ``new`` and the current record."""
+        old_map = self.record.to_dict()
+        new_map = new.to_dict()
+        changed = {key: value for key, value in new_map.items() if old_map.get(key) != value}
+        changed.pop("id", None)
+        for event_class, fields in self.planned_events(changed):
+            self.trigger_event(event_class, changes=fields)
+
+    def planned_events(
+        self, changed: Mapping[str, Any]
+    ) -> list[tuple[type[RecordChanged], dict[str, Any]]]:
+        remaining = dict(changed)
+        planned: list[tuple[type[RecordChanged], dict[str, Any]]] = []
+        for event_class, fields in self.change_events:
+            claimed = {key: remaining.pop(key) for key in list(remaining) if key in fields}
+            if claimed:
+                planned.append((event_class, claimed))
+        if remaining:
+            planned.append((self.revised_event, remaining))
+        return planned
+
+
+class SessionAggregate(RecordAggregate[Session]):
+    TOPIC = "agent_sessions:Session"
+    Event = RecordEvent
+    record_type = Session
+
+    class Created(RecordCreated):
+        TOPIC = "agent_sessions:Session.Created"
+
+    class StatusChanged(RecordChanged):
+        TOPIC = "agent_sessions:Session.StatusChanged"
+
+    class SoftDeleted(RecordChanged):
+        TOPIC = "agent_sessions:Session.SoftDeleted"
+
+    class Restored(RecordChanged):
+        TOPIC = "agent_sessions:Session.Restored"
+
+    class Revised(RecordChanged):
+        TOPIC = "agent_sessions:Session.Revised"
+
+    revised_event = Revised
+
+    @classmethod
+    def start(cls, session: Session) -> SessionAggregate:
+        return cls._create(cls.Created, id=session.id, record=session.to_dict())
+
+    def planned_events(
+        self, changed: Mapping[str, Any]
+    ) -> list[tuple[type[RecordChanged], dict[str, Any]]]:
+        remaining = dict(changed)
+        planned: list[tuple[type[RecordChanged], dict[str, Any]]] = []
+        if "status" in remaining:
+            planned.append((self.StatusChanged, {"status": remaining.pop("status")}))
+        if "deleted_at" in remaining:
+            deleted_at = remaining.pop("deleted_at")
+            kind = self.Restored if deleted_at is None else self.SoftDeleted
+            planned.append((kind, {"deleted_at": deleted_at}))
+        # ``updated_at`` travels with the first event rather than producing one of its own.
+        if planned and "updated_at" in remaining:
+            planned[0][1]["updated_at"] = remaining.pop("updated_at")
+        if remaining:
+            planned.append((self.Revised, remaining))
+        return planned
+
+
+class RunAggregate(RecordAggregate[Run]):
+    TOPIC = "agent_sessions:Run"
+    Event = RecordEvent
+    record_type = Run
+
+    class Created(RecordCreated):
+        TOPIC = "agent_sessions:Run.Created"
+
+    class StatusChanged(RecordChanged):
+        TOPIC = "agent_sessions:Run.StatusChanged"
+
+    class OutputSet(RecordChanged):
+        TOPIC = "agent_sessions:Run.OutputSet"
+
+    class ErrorSet(RecordChanged):
+        TOPIC = "agent_sessions:Run.ErrorSet"
+
+    class TurnCompleted(RecordChanged):
+        TOPIC = "agent_sessions:Run.TurnCompleted"
+
+    class TokenUsageUpdated(RecordChanged):
+        TOPIC = "agent_sessions:Run.TokenUsageUpdated"
+
+    class ProviderAttached(RecordChanged):
+        TOPIC = "agent_sessions:Run.ProviderAttached"
+
+    class CostRecorded(RecordChanged):
+        TOPIC = "agent_sessions:Run.CostRecorded"
+
+    class Revised(RecordChanged):
+        TOPIC = "agent_sessions:Run.Revised"
+
+    revised_event = Revised
+    change_events = (
+        (StatusChanged, frozenset({"status", "ended_at"})),
+        (OutputSet, frozenset({"output"})),
+        (ErrorSet, frozenset({"error"})),
+        (TurnCompleted, frozenset({"turn_count"})),
+        (TokenUsageUpdated, frozenset({"token_usage"})),
+        (ProviderAttached, frozenset({"provider", "provider_metadata"})),
+        (CostRecorded, frozenset({"cost_usd"})),
+    )
+
+    @classmethod
+    def start(cls, run: Run) -> RunAggregate:
+        return cls._create(cls.Created, id=run.id, record=run.to_dict())
+
+
+class AgentEventRecorded(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+    """One agent event in a session log. ``originator_version`` is its sequence number
+    and ``timestamp`` is the agent event's own timestamp."""
+
+    TOPIC = "agent_sessions:AgentEventRecorded"
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    event_id: str
+    type: str
+    session_id: str
+    run_id: str | None
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    schema_version: int
+    provider: str | None
+    correlation_id: str | None
+
+    @classmethod
+    def from_event(cls, event: Event, sequence_number: int) -> AgentEventRecorded:
+        return cls(
+            originator_id=log_id(event.session_id),
+            originator_version=sequence_number,
+            timestamp=event.timestamp,
+            event_id=event.id,
+            type=event.type.value,
+            session_id=event.session_id,
+            run_id=event.run_id,
+            data=event.data,
+            metadata=event.metadata,
+            schema_version=event.schema_version,
+            provider=event.provider,
+            correlation_id=event.correlation_id,
+        )
+
+    def to_event(self) -> Event:
+        return Event(
+            id=self.event_id,
+            type=EventType(self.type),
+            session_id=self.session_id,
+            timestamp=self.timestamp,
+            run_id=self.run_id,
+            data=self.data,
+            metadata=self.metadata,
+            sequence_number=self.originator_version,
+            schema_version=self.schema_version,
+            provider=self.provider,
+            correlation_id=self.correlation_id,
+        )
+
+
+class SessionErased(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+    """Tombstone of an erasure: ids only, never content."""
+
+    TOPIC = "agent_sessions:SessionErased"
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    session_id: str
+    run_ids: list[str]
+
+
+for _cls in (AgentEventRecorded, SessionErased):
+    register_topic(_cls.TOPIC, _cls)

@@ -1,0 +1,149 @@
+"""The agent event record: one entry of a session's ordered, append-only log."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+from .errors import ValidationError
+from .event_types import EventType, coerce_event_type
+from .serialization import (
+    json_map,
+    new_id,
+    optional_string,
+    required_string,
+    to_json_value,
+)
+from .timestamps import parse_iso, require_aware, to_iso, utc_now
+
+SCHEMA_VERSION = 1
+_SCHEMA_VERSION_MESSAGE = "schema_version must be an integer greater than or equal to 1"
+
+
+def _schema_version(value: Any) -> int:
+    if value is None:
+        raise ValidationError("schema_version is required", details={"field": "schema_version"})
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(_SCHEMA_VERSION_MESSAGE, details={"field": "schema_version"})
+    return value
+
+
+def _sequence_number(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(
+            "sequence_number must be a positive integer", details={"field": "sequence_number"}
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """An agent event. ``sequence_number`` is ``None`` until a store assigns it; a value
+    set by the caller is ignored and overwritten on append."""
+
+    id: str
+    type: EventType
+    session_id: str
+    timestamp: datetime = field(default_factory=utc_now)
+    run_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sequence_number: int | None = None
+    schema_version: int = SCHEMA_VERSION
+    provider: str | None = None
+    correlation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "id", required_string(self.id, "id"))
+        set_(self, "type", coerce_event_type(self.type))
+        set_(self, "session_id", required_string(self.session_id, "session_id"))
+        if not isinstance(self.timestamp, datetime):
+            raise ValidationError("timestamp is required", details={"field": "timestamp"})
+        set_(self, "timestamp", require_aware(self.timestamp, "timestamp"))
+        set_(self, "run_id", optional_string(self.run_id, "run_id"))
+        if not isinstance(self.data, Mapping):
+            raise ValidationError("data must be a map", details={"field": "data"})
+        set_(self, "data", json_map(self.data, "data"))
+        set_(self, "metadata", json_map(self.metadata, "metadata"))
+        set_(self, "sequence_number", _sequence_number(self.sequence_number))
+        set_(self, "schema_version", _schema_version(self.schema_version))
+        set_(self, "provider", optional_string(self.provider, "provider"))
+        set_(self, "correlation_id", optional_string(self.correlation_id, "correlation_id"))
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        type: EventType | str,  # noqa: A002 - the spec's field name
+        session_id: str,
+        run_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,  # noqa: A002
+        timestamp: datetime | None = None,
+        provider: str | None = None,
+        correlation_id: str | None = None,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> Self:
+        return cls(
+            id=id if id is not None else new_id("evt"),
+            type=coerce_event_type(type),
+            session_id=session_id,
+            run_id=run_id,
+            data=dict(data) if data is not None else {},
+            metadata=dict(metadata or {}),
+            timestamp=timestamp if timestamp is not None else utc_now(),
+            provider=provider,
+            correlation_id=correlation_id,
+            schema_version=schema_version,
+        )
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+    def with_sequence(self, sequence_number: int) -> Self:
+        return dataclasses.replace(self, sequence_number=sequence_number)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "timestamp": to_iso(self.timestamp),
+            "session_id": self.session_id,
+            "run_id": self.run_id,
+            "data": to_json_value(self.data),
+            "metadata": to_json_value(self.metadata),
+            "sequence_number": self.sequence_number,
+            "schema_version": self.schema_version,
+            "provider": self.provider,
+            "correlation_id": self.correlation_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        """Strict, as since v0.8: ``schema_version`` and ``timestamp`` are required."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("Invalid event map")
+        if "schema_version" not in data or data["schema_version"] is None:
+            raise ValidationError(
+                "schema_version is required", details={"field": "schema_version"}
+            )
+        return cls(
+            id=required_string(data.get("id"), "id"),
+            type=coerce_event_type(data.get("type")),
+            session_id=required_string(data.get("session_id"), "session_id"),
+            timestamp=parse_iso(data.get("timestamp"), "timestamp"),
+            run_id=optional_string(data.get("run_id"), "run_id"),
+            data=json_map(data.get("data"), "data"),
+            metadata=json_map(data.get("metadata"), "metadata"),
+            sequence_number=_sequence_number(data.get("sequence_number")),
+            schema_version=_schema_version(data.get("schema_version")),
+            provider=optional_string(data.get("provider"), "provider"),
+            correlation_id=optional_string(data.get("correlation_id"), "correlation_id"),
+        )

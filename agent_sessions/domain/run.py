@@ -1,0 +1,187 @@
+"""The run record: one execution of an agent inside a session."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from numbers import Real
+from typing import Any, Self
+
+from .errors import ValidationError
+from .serialization import (
+    json_map,
+    new_id,
+    optional_json_map,
+    optional_string,
+    required_string,
+    to_json_value,
+)
+from .statuses import TERMINAL_RUN_STATUSES, RunStatus, coerce_status
+from .timestamps import parse_iso, parse_optional_iso, require_aware, to_iso, utc_now
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Sum keys where both sides are numbers; otherwise the new value replaces the old."""
+    merged = dict(old)
+    for key, value in new.items():
+        key = str(key)
+        if key in merged and _is_number(merged[key]) and _is_number(value):
+            merged[key] = merged[key] + value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _cost(value: Any) -> float | None:
+    if _is_number(value):
+        return float(value)
+    return None
+
+
+def _turn_count(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(
+            "turn_count must be a non-negative integer", details={"field": "turn_count"}
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """An immutable snapshot of a run; the update helpers return new records."""
+
+    id: str
+    session_id: str
+    status: RunStatus = RunStatus.PENDING
+    input: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    turn_count: int = 0
+    token_usage: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utc_now)
+    ended_at: datetime | None = None
+    provider: str | None = None
+    provider_metadata: dict[str, Any] = field(default_factory=dict)
+    cost_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "id", required_string(self.id, "id"))
+        set_(self, "session_id", required_string(self.session_id, "session_id"))
+        set_(self, "status", coerce_status(RunStatus, self.status))
+        set_(self, "input", optional_json_map(self.input, "input"))
+        set_(self, "output", optional_json_map(self.output, "output"))
+        set_(self, "error", optional_json_map(self.error, "error"))
+        set_(self, "metadata", json_map(self.metadata, "metadata"))
+        set_(self, "turn_count", _turn_count(self.turn_count))
+        set_(self, "token_usage", json_map(self.token_usage, "token_usage"))
+        set_(self, "started_at", require_aware(self.started_at, "started_at"))
+        if self.ended_at is not None:
+            set_(self, "ended_at", require_aware(self.ended_at, "ended_at"))
+        set_(self, "provider", optional_string(self.provider, "provider"))
+        set_(self, "provider_metadata", json_map(self.provider_metadata, "provider_metadata"))
+        if self.cost_usd is not None and not _is_number(self.cost_usd):
+            raise ValidationError("cost_usd must be a number", details={"field": "cost_usd"})
+        set_(self, "cost_usd", _cost(self.cost_usd))
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        session_id: str,
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the spec's field name
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,  # noqa: A002
+    ) -> Self:
+        """A pending run; ``started_at`` is its creation time, as in the reference library."""
+        return cls(
+            id=id if id is not None else new_id("run"),
+            session_id=session_id,
+            input=dict(input) if input is not None else None,
+            metadata=dict(metadata or {}),
+        )
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+    def with_status(self, status: RunStatus | str) -> Self:
+        """Any valid status; a terminal one stamps ``ended_at``."""
+        new_status = coerce_status(RunStatus, status)
+        ended_at = utc_now() if new_status in TERMINAL_RUN_STATUSES else self.ended_at
+        return self.replace(status=new_status, ended_at=ended_at)
+
+    def set_output(self, output: Mapping[str, Any]) -> Self:
+        return self.replace(output=dict(output), status=RunStatus.COMPLETED, ended_at=utc_now())
+
+    def set_error(self, error: Mapping[str, Any]) -> Self:
+        return self.replace(error=dict(error), status=RunStatus.FAILED, ended_at=utc_now())
+
+    def increment_turn(self) -> Self:
+        return self.replace(turn_count=self.turn_count + 1)
+
+    def add_token_usage(self, usage: Mapping[str, Any]) -> Self:
+        return self.replace(token_usage=merge_token_usage(self.token_usage, usage))
+
+    def with_provider(
+        self, provider: str, provider_metadata: Mapping[str, Any] | None = None
+    ) -> Self:
+        merged = {**self.provider_metadata, **dict(provider_metadata or {})}
+        return self.replace(provider=provider, provider_metadata=merged)
+
+    def with_cost(self, cost_usd: float | None) -> Self:
+        return self.replace(cost_usd=cost_usd)
+
+    def with_metadata(self, metadata: Mapping[str, Any]) -> Self:
+        return self.replace(metadata={**self.metadata, **dict(metadata)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "status": self.status.value,
+            "input": to_json_value(self.input),
+            "output": to_json_value(self.output),
+            "error": to_json_value(self.error),
+            "metadata": to_json_value(self.metadata),
+            "turn_count": self.turn_count,
+            "token_usage": to_json_value(self.token_usage),
+            "started_at": to_iso(self.started_at),
+            "ended_at": to_iso(self.ended_at),
+            "provider": self.provider,
+            "cost_usd": self.cost_usd,
+            "provider_metadata": to_json_value(self.provider_metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        if not isinstance(data, Mapping):
+            raise ValidationError("Invalid run map")
+        return cls(
+            id=required_string(data.get("id"), "id"),
+            session_id=required_string(data.get("session_id"), "session_id"),
+            status=coerce_status(RunStatus, data.get("status")),
+            input=optional_json_map(data.get("input"), "input"),
+            output=optional_json_map(data.get("output"), "output"),
+            error=optional_json_map(data.get("error"), "error"),
+            metadata=json_map(data.get("metadata"), "metadata"),
+            turn_count=_turn_count(data.get("turn_count")),
+            token_usage=json_map(data.get("token_usage"), "token_usage"),
+            started_at=parse_iso(data.get("started_at"), "started_at"),
+            ended_at=parse_optional_iso(data.get("ended_at")),
+            provider=optional_string(data.get("provider"), "provider"),
+            provider_metadata=json_map(data.get("provider_metadata"), "provider_metadata"),
+            cost_usd=_cost(data.get("cost_usd")),
+        )

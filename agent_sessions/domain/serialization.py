@@ -1,0 +1,99 @@
+"""JSON-compatible values: what ``to_dict`` emits and what the event log stores.
+
+Maps get string keys (recursively), enums become their string values, datetimes ISO
+strings. Values that cannot be represented in JSON are refused up front so that a bad
+payload fails with ``validation_error`` before a write, never half-way through one.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from .errors import ValidationError
+from .timestamps import to_iso
+
+MAX_DEPTH = 64
+
+
+def new_id(prefix: str) -> str:
+    """``<prefix>_`` plus 32 lowercase hex characters from 16 random bytes."""
+    return f"{prefix}_{secrets.token_hex(16)}"
+
+
+def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
+    if _depth > MAX_DEPTH:
+        raise ValidationError(f"{field} is nested too deeply", details={"field": field})
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return value.value if isinstance(value.value, str) else value.name
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(
+                f"{field} contains a non-finite number", details={"field": field}
+            )
+        return value
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, Enum):
+                key = key.value if isinstance(key.value, str) else key.name
+            elif not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise ValidationError(
+                    f"{field} has a key that is not a string: {key!r}", details={"field": field}
+                )
+            out[str(key) if not isinstance(key, str) else key] = to_json_value(
+                item, field=field, _depth=_depth + 1
+            )
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(item, field=field, _depth=_depth + 1) for item in value]
+    raise ValidationError(
+        f"{field} contains a value that is not JSON-serialisable: {type(value).__name__}",
+        details={"field": field, "type": type(value).__name__},
+    )
+
+
+def json_map(value: Any, field: str, *, default_empty: bool = True) -> dict[str, Any]:
+    """A map field: ``None`` reads as ``{}``; anything but a mapping is refused."""
+    if value is None and default_empty:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be a map", details={"field": field})
+    result: dict[str, Any] = to_json_value(value, field=field)
+    return result
+
+
+def optional_json_map(value: Any, field: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return json_map(value, field)
+
+
+def required_string(value: Any, field: str) -> str:
+    if value is None:
+        raise ValidationError(f"{field} is required", details={"field": field})
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", details={"field": field})
+    if value == "":
+        raise ValidationError(f"{field} cannot be empty", details={"field": field})
+    return value
+
+
+def optional_string(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", details={"field": field})
+    return value

@@ -1,0 +1,1 @@
+"""Recorders and their index tables, one module per backend."""

@@ -1,0 +1,395 @@
+"""The index tables in SQL, written once for SQLite and PostgreSQL.
+
+Both dialects accept the same statements here (``ON CONFLICT``, ``RETURNING``, ``IN``),
+so the only differences are the parameter marker and how table names are qualified.
+Statements run on the cursor of the recorder's own transaction: an index write commits
+or rolls back together with the stored events it describes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from ..domain.aggregates import log_id
+from .index_rows import EventQuery, IndexWrite
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_CHUNK = 500  # ids per IN (...) list: far below either database's parameter limit
+
+
+class SqlCursor(Protocol):
+    def execute(self, statement: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, statement: Any, params: Any, /) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+
+def checked_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        msg = f"not a safe SQL identifier: {name!r}"
+        raise ValueError(msg)
+    return name
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+@dataclass(frozen=True)
+class SqlIndex:
+    """``p`` is the dialect's parameter marker; ``prefix`` qualifies table names
+    (``""`` on SQLite, ``"schema".`` on PostgreSQL); ``events_table`` is the recorder's
+    stored-events table."""
+
+    p: str
+    prefix: str
+    events_table: str
+
+    @property
+    def agent_events(self) -> str:
+        return f"{self.prefix}agent_events"
+
+    @property
+    def sequences(self) -> str:
+        return f"{self.prefix}session_sequences"
+
+    @property
+    def sessions(self) -> str:
+        return f"{self.prefix}session_index"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.prefix}run_index"
+
+    def _marks(self, n: int) -> str:
+        return ",".join([self.p] * n)
+
+    def create_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.agent_events} ("
+            "event_id TEXT PRIMARY KEY, "
+            "session_id TEXT NOT NULL, "
+            "sequence_number BIGINT NOT NULL, "
+            "run_id TEXT, "
+            "type TEXT NOT NULL, "
+            "timestamp_us BIGINT NOT NULL, "
+            "provider TEXT, "
+            "correlation_id TEXT, "
+            "UNIQUE (session_id, sequence_number))",
+            f"CREATE INDEX IF NOT EXISTS agent_events_run_idx ON {self.agent_events} "
+            "(session_id, run_id, sequence_number)",
+            f"CREATE INDEX IF NOT EXISTS agent_events_type_idx ON {self.agent_events} "
+            "(session_id, type, sequence_number)",
+            f"CREATE TABLE IF NOT EXISTS {self.sequences} ("
+            "session_id TEXT PRIMARY KEY, last_sequence BIGINT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.sessions} ("
+            "session_id TEXT PRIMARY KEY, "
+            "agent_id TEXT NOT NULL, "
+            "status TEXT NOT NULL, "
+            "created_us BIGINT NOT NULL, "
+            "updated_us BIGINT NOT NULL, "
+            "deleted_us BIGINT)",
+            f"CREATE INDEX IF NOT EXISTS session_index_agent_idx ON {self.sessions} "
+            "(agent_id, created_us)",
+            f"CREATE INDEX IF NOT EXISTS session_index_status_idx ON {self.sessions} "
+            "(status, created_us)",
+            f"CREATE TABLE IF NOT EXISTS {self.runs} ("
+            "run_id TEXT PRIMARY KEY, "
+            "session_id TEXT NOT NULL, "
+            "status TEXT NOT NULL, "
+            "started_us BIGINT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS run_index_session_idx ON {self.runs} "
+            "(session_id, status, started_us)",
+        ]
+
+    # writes ---------------------------------------------------------------------------
+
+    def write(self, c: SqlCursor, index: IndexWrite) -> None:
+        p = self.p
+        for session_id in index.erase:
+            self._erase(c, session_id)
+        for claim in index.claims:
+            if claim.expected == 0:
+                # A concurrent first append makes this a unique violation, which rolls
+                # back the whole save like any other conflict.
+                c.execute(
+                    f"INSERT INTO {self.sequences} (session_id, last_sequence) "
+                    f"VALUES ({p}, {p})",
+                    (claim.session_id, claim.new),
+                )
+            else:
+                c.execute(
+                    f"UPDATE {self.sequences} SET last_sequence = {p} "
+                    f"WHERE session_id = {p} AND last_sequence = {p} RETURNING session_id",
+                    (claim.new, claim.session_id, claim.expected),
+                )
+                if c.fetchone() is None:
+                    msg = f"sequence of {claim.session_id} moved past {claim.expected}"
+                    raise IntegrityError(msg)
+        if index.events:
+            c.executemany(
+                f"INSERT INTO {self.agent_events} (event_id, session_id, sequence_number, "
+                "run_id, type, timestamp_us, provider, correlation_id) "
+                f"VALUES ({self._marks(8)})",
+                [
+                    (
+                        row.event_id,
+                        row.session_id,
+                        row.sequence_number,
+                        row.run_id,
+                        row.type,
+                        row.timestamp_us,
+                        row.provider,
+                        row.correlation_id,
+                    )
+                    for row in index.events
+                ],
+            )
+        for s in index.sessions:
+            c.execute(
+                f"INSERT INTO {self.sessions} (session_id, agent_id, status, created_us, "
+                f"updated_us, deleted_us) VALUES ({self._marks(6)}) "
+                "ON CONFLICT (session_id) DO UPDATE SET agent_id = EXCLUDED.agent_id, "
+                "status = EXCLUDED.status, created_us = EXCLUDED.created_us, "
+                "updated_us = EXCLUDED.updated_us, deleted_us = EXCLUDED.deleted_us",
+                (s.session_id, s.agent_id, s.status, s.created_us, s.updated_us, s.deleted_us),
+            )
+        for r in index.runs:
+            c.execute(
+                f"INSERT INTO {self.runs} (run_id, session_id, status, started_us) "
+                f"VALUES ({self._marks(4)}) "
+                "ON CONFLICT (run_id) DO UPDATE SET session_id = EXCLUDED.session_id, "
+                "status = EXCLUDED.status, started_us = EXCLUDED.started_us",
+                (r.run_id, r.session_id, r.status, r.started_us),
+            )
+
+    def _erase(self, c: SqlCursor, session_id: str) -> None:
+        p = self.p
+        c.execute(f"SELECT run_id FROM {self.runs} WHERE session_id = {p}", (session_id,))
+        streams = [session_id, log_id(session_id)] + [row["run_id"] for row in c.fetchall()]
+        for chunk in _chunks(streams):
+            c.execute(
+                f"DELETE FROM {self.events_table} "
+                f"WHERE originator_id IN ({self._marks(len(chunk))})",
+                tuple(chunk),
+            )
+        for table in (self.agent_events, self.runs, self.sequences, self.sessions):
+            c.execute(f"DELETE FROM {table} WHERE session_id = {p}", (session_id,))
+
+    # reads ----------------------------------------------------------------------------
+
+    def latest_sequences(self, c: SqlCursor, session_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(session_ids))
+        found: dict[str, int] = {}
+        for chunk in _chunks(ids):
+            c.execute(
+                f"SELECT session_id, last_sequence FROM {self.sequences} "
+                f"WHERE session_id IN ({self._marks(len(chunk))})",
+                tuple(chunk),
+            )
+            found.update({row["session_id"]: int(row["last_sequence"]) for row in c.fetchall()})
+        return {session_id: found.get(session_id, 0) for session_id in ids}
+
+    def select_stored_by_event_ids(self, c: SqlCursor, event_ids: Sequence[str]) -> list[Any]:
+        rows: list[Any] = []
+        for chunk in _chunks(list(dict.fromkeys(event_ids))):
+            c.execute(
+                "SELECT s.originator_id, s.originator_version, s.topic, s.state "
+                f"FROM {self.agent_events} a JOIN {self.events_table} s "
+                f"ON s.originator_id = {self._log_id_sql('a.session_id')} "
+                "AND s.originator_version = a.sequence_number "
+                f"WHERE a.event_id IN ({self._marks(len(chunk))})",
+                tuple(chunk),
+            )
+            rows.extend(c.fetchall())
+        return rows
+
+    def _log_id_sql(self, column: str) -> str:
+        # ``||`` concatenates on both SQLite and PostgreSQL.
+        return f"('log:' || {column})"
+
+    def select_log_events(self, c: SqlCursor, q: EventQuery) -> list[Any]:
+        p = self.p
+        where = [f"a.session_id = {p}"]
+        params: list[Any] = [q.session_id]
+        if q.run_id is not None:
+            where.append(f"a.run_id = {p}")
+            params.append(q.run_id)
+        if q.type is not None:
+            where.append(f"a.type = {p}")
+            params.append(q.type)
+        if q.since_us is not None:
+            where.append(f"a.timestamp_us >= {p}")
+            params.append(q.since_us)
+        if q.after is not None:
+            where.append(f"a.sequence_number > {p}")
+            params.append(q.after)
+        if q.before is not None:
+            where.append(f"a.sequence_number < {p}")
+            params.append(q.before)
+        statement = (
+            "SELECT s.originator_id, s.originator_version, s.topic, s.state "
+            f"FROM {self.agent_events} a JOIN {self.events_table} s "
+            f"ON s.originator_id = {p} AND s.originator_version = a.sequence_number "
+            f"WHERE {' AND '.join(where)} ORDER BY a.sequence_number"
+        )
+        params.insert(0, log_id(q.session_id))
+        if q.limit is not None:
+            statement += f" LIMIT {p}"
+            params.append(q.limit)
+        c.execute(statement, tuple(params))
+        return list(c.fetchall())
+
+    def existing_session_ids(self, c: SqlCursor, session_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(session_ids))):
+            c.execute(
+                f"SELECT session_id FROM {self.sessions} "
+                f"WHERE session_id IN ({self._marks(len(chunk))})",
+                tuple(chunk),
+            )
+            found.update(row["session_id"] for row in c.fetchall())
+        return found
+
+    def select_session_ids(
+        self,
+        c: SqlCursor,
+        *,
+        status: str | None,
+        agent_id: str | None,
+        limit: int | None,
+        offset: int,
+    ) -> list[str]:
+        p = self.p
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append(f"status = {p}")
+            params.append(status)
+        if agent_id is not None:
+            where.append(f"agent_id = {p}")
+            params.append(agent_id)
+        statement = f"SELECT session_id FROM {self.sessions}"
+        if where:
+            statement += " WHERE " + " AND ".join(where)
+        statement += " ORDER BY created_us, session_id"
+        statement += self._page(params, limit, offset)
+        c.execute(statement, tuple(params))
+        return [row["session_id"] for row in c.fetchall()]
+
+    def _page(self, params: list[Any], limit: int | None, offset: int) -> str:
+        clause = ""
+        if limit is not None:
+            clause += f" LIMIT {self.p}"
+            params.append(limit)
+        if offset:
+            if limit is None:
+                # SQLite needs a LIMIT before OFFSET; -1 is unbounded there, and
+                # PostgreSQL accepts LIMIT ALL.
+                clause += " LIMIT -1" if self.p == "?" else " LIMIT ALL"
+            clause += f" OFFSET {self.p}"
+            params.append(offset)
+        return clause
+
+    def select_run_ids(
+        self, c: SqlCursor, session_id: str, *, status: str | None, limit: int | None, offset: int
+    ) -> list[str]:
+        p = self.p
+        statement = f"SELECT run_id FROM {self.runs} WHERE session_id = {p}"
+        params: list[Any] = [session_id]
+        if status is not None:
+            statement += f" AND status = {p}"
+            params.append(status)
+        statement += " ORDER BY started_us, run_id"
+        statement += self._page(params, limit, offset)
+        c.execute(statement, tuple(params))
+        return [row["run_id"] for row in c.fetchall()]
+
+    def select_active_run_id(self, c: SqlCursor, session_id: str) -> str | None:
+        p = self.p
+        c.execute(
+            f"SELECT run_id FROM {self.runs} WHERE session_id = {p} AND status = 'running' "
+            "ORDER BY started_us DESC, run_id DESC LIMIT 1",
+            (session_id,),
+        )
+        row = c.fetchone()
+        return None if row is None else str(row["run_id"])
+
+
+class SqlIndexReads:
+    """The :class:`~.index_rows.IndexReader` reads for recorders over a SQL datastore.
+
+    Mixed into the SQLite and PostgreSQL recorders, which provide ``datastore`` (with a
+    ``transaction(commit=False)`` context) and ``index``.
+    """
+
+    datastore: Any
+    index: SqlIndex
+
+    def _read(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.datastore.transaction(commit=False) as c:
+            return method(c, *args, **kwargs)
+
+    @staticmethod
+    def _stored(rows: Iterable[Any]) -> list[StoredEvent]:
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in rows
+        ]
+
+    def latest_sequence(self, session_id: str) -> int:
+        return self.latest_sequences([session_id])[session_id]
+
+    def latest_sequences(self, session_ids: Iterable[str]) -> dict[str, int]:
+        result: dict[str, int] = self._read(self.index.latest_sequences, list(session_ids))
+        return result
+
+    def select_stored_by_event_ids(self, event_ids: Sequence[str]) -> list[StoredEvent]:
+        if not event_ids:
+            return []
+        return self._stored(self._read(self.index.select_stored_by_event_ids, event_ids))
+
+    def select_log_events(self, query: EventQuery) -> list[StoredEvent]:
+        return self._stored(self._read(self.index.select_log_events, query))
+
+    def existing_session_ids(self, session_ids: Iterable[str]) -> set[str]:
+        result: set[str] = self._read(self.index.existing_session_ids, list(session_ids))
+        return result
+
+    def select_session_ids(
+        self, *, status: str | None, agent_id: str | None, limit: int | None, offset: int
+    ) -> list[str]:
+        result: list[str] = self._read(
+            self.index.select_session_ids,
+            status=status,
+            agent_id=agent_id,
+            limit=limit,
+            offset=offset,
+        )
+        return result
+
+    def select_run_ids(
+        self, session_id: str, *, status: str | None, limit: int | None, offset: int
+    ) -> list[str]:
+        result: list[str] = self._read(
+            self.index.select_run_ids, session_id, status=status, limit=limit, offset=offset
+        )
+        return result
+
+    def select_active_run_id(self, session_id: str) -> str | None:
+        result: str | None = self._read(self.index.select_active_run_id, session_id)
+        return result
