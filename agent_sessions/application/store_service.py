@@ -358,9 +358,12 @@ class EventSourcedSessionStore:
         """Steps 2-3 and 6 of DESIGN.md section 2: de-duplicate, claim sequences, and
         line up the results in input order."""
         unique = list({event.id: event for event in reversed(batch)}.values())[::-1]
-        stored = {e.id: e for e in self._decode(self._index.select_stored_by_event_ids(
-            [event.id for event in unique]
-        ))}
+        stored = {
+            e.id: e
+            for e in self._decode(
+                self._index.select_stored_by_event_ids([event.id for event in unique])
+            )
+        }
         new = [event for event in unique if event.id not in stored]
         plan = _AppendPlan(results=[])
         if new:

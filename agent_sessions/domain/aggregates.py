@@ -18,6 +18,7 @@ replay of stored events.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -49,6 +50,7 @@ def tombstone_id(session_id: str) -> str:
     return TOMBSTONE_PREFIX + session_id
 
 
+@dataclass(frozen=True)
 class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     """Base event of the record aggregates (``eventsourcing`` wants one named ``Event``)."""
 
@@ -57,6 +59,7 @@ class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     timestamp: datetime
 
 
+@dataclass(frozen=True)
 class RecordCreated(CanInitAggregate[str], RecordEvent):
     """Base of the created events: carries the whole first record."""
 
@@ -67,6 +70,7 @@ class RecordCreated(CanInitAggregate[str], RecordEvent):
         aggregate.record = aggregate.record_type.from_dict(self.record)
 
 
+@dataclass(frozen=True)
 class RecordChanged(RecordEvent):
     """Base of the change events: carries the changed fields in their ``to_dict`` form."""
 
@@ -211,6 +215,7 @@ class RunAggregate(RecordAggregate[Run]):
         return cls._create(cls.Created, id=run.id, record=run.to_dict())
 
 
+@dataclass(frozen=True)
 class AgentEventRecorded(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     """One agent event in a session log. ``originator_version`` is its sequence number
     and ``timestamp`` is the agent event's own timestamp."""
@@ -263,6 +268,7 @@ class AgentEventRecorded(CanMutateAggregate[str], metaclass=MetaDomainEvent):
         )
 
 
+@dataclass(frozen=True)
 class SessionErased(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     """Tombstone of an erasure: ids only, never content."""
 

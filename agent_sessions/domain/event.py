@@ -131,9 +131,7 @@ class Event:
         if not isinstance(data, Mapping):
             raise ValidationError("Invalid event map")
         if "schema_version" not in data or data["schema_version"] is None:
-            raise ValidationError(
-                "schema_version is required", details={"field": "schema_version"}
-            )
+            raise ValidationError("schema_version is required", details={"field": "schema_version"})
         return cls(
             id=required_string(data.get("id"), "id"),
             type=coerce_event_type(data.get("type")),

@@ -38,9 +38,7 @@ def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(
-                f"{field} contains a non-finite number", details={"field": field}
-            )
+            raise ValidationError(f"{field} contains a non-finite number", details={"field": field})
         return value
     if isinstance(value, datetime):
         return to_iso(value)

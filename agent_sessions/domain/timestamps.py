@@ -14,9 +14,7 @@ def utc_now() -> datetime:
 def require_aware(value: datetime, field: str) -> datetime:
     """Naive datetimes are refused: their meaning depends on the writer's machine."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(
-            f"{field} must be timezone-aware", details={"field": field}
-        )
+        raise ValidationError(f"{field} must be timezone-aware", details={"field": field})
     return value.astimezone(UTC)
 
 

@@ -122,8 +122,7 @@ class SqlIndex:
                 # A concurrent first append makes this a unique violation, which rolls
                 # back the whole save like any other conflict.
                 c.execute(
-                    f"INSERT INTO {self.sequences} (session_id, last_sequence) "
-                    f"VALUES ({p}, {p})",
+                    f"INSERT INTO {self.sequences} (session_id, last_sequence) VALUES ({p}, {p})",
                     (claim.session_id, claim.new),
                 )
             else:
