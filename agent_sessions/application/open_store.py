@@ -6,9 +6,10 @@ import os
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..domain.errors import StorageError, ValidationError
+from ..domain.errors import DependencyNotAvailable, ErrorCode, StorageError, ValidationError
+from ..infrastructure.storage_errors import classify, translate
 from .sessions_app import SessionsApplication
 from .store_service import EventSourcedSessionStore
 
@@ -32,7 +33,14 @@ def open_store(url: str | None = None, **options: Any) -> EventSourcedSessionSto
     * no argument — ``$AGENT_SESSIONS_URL``, else ``sqlite:///agent_sessions.db`` in the
       current directory.
 
-    Options: ``lock_timeout`` (SQLite busy timeout in seconds, default 10).
+    * ``postgresql://user:password@host:5432/dbname`` (also ``postgresql+psycopg://``),
+      with the options below in the query string or as keyword arguments.
+
+    Options: ``lock_timeout`` (seconds; SQLite's busy timeout, default 10, and
+    PostgreSQL's lock timeout, default 10); PostgreSQL only: ``schema`` (default
+    ``public``), ``pool_size`` (default 4), ``max_overflow`` (default 4),
+    ``connect_timeout`` (seconds, default 5), ``statement_timeout`` (seconds, default
+    none).
     """
     url = url or default_url()
     scheme = urlsplit(url).scheme.lower()
@@ -40,8 +48,11 @@ def open_store(url: str | None = None, **options: Any) -> EventSourcedSessionSto
         return _memory_store(url)
     if scheme == "sqlite":
         return _sqlite_store(url, **options)
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        return _postgres_store(url, **options)
     raise ValidationError(
-        f"unsupported store URL: {url!r} (expected memory:// or sqlite:///path)",
+        f"unsupported store URL: {url!r} "
+        "(expected memory://, sqlite:///path or postgresql://user@host/db)",
         details={"url": url},
     )
 
@@ -95,3 +106,76 @@ def _sqlite_store(url: str, *, lock_timeout: int = 10) -> EventSourcedSessionSto
             details={"url": url, "cause": f"{type(exc).__name__}: {exc}"},
         ) from exc
     return EventSourcedSessionStore(app, poll_interval=poll_interval, url=url)
+
+
+_PG_OPTIONS = {
+    "schema": ("POSTGRES_SCHEMA", "public"),
+    "pool_size": ("POSTGRES_POOL_SIZE", "4"),
+    "max_overflow": ("POSTGRES_MAX_OVERFLOW", "4"),
+    "connect_timeout": ("POSTGRES_CONNECT_TIMEOUT", "5"),
+    "lock_timeout": ("POSTGRES_LOCK_TIMEOUT", "10"),
+    "statement_timeout": ("POSTGRES_STATEMENT_TIMEOUT", ""),
+}
+
+
+def _postgres_env(url: str, options: dict[str, Any]) -> dict[str, str]:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    unknown = (set(query) | set(options)) - set(_PG_OPTIONS)
+    if unknown:
+        raise ValidationError(
+            f"unknown PostgreSQL option(s): {', '.join(sorted(unknown))}",
+            details={"allowed": sorted(_PG_OPTIONS)},
+        )
+    env = {
+        "PERSISTENCE_MODULE": "agent_sessions.infrastructure.postgres_recorder:Factory",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "localhost",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "") or os.environ.get("USER", "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+    }
+    for name, (key, default) in _PG_OPTIONS.items():
+        value = options.get(name, query.get(name, default))
+        if name != "schema" and value != "":
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    f"{name} must be a number, got {value!r}", details={"field": name}
+                ) from None
+        env[key] = str(value)
+    return env
+
+
+def _postgres_store(url: str, **options: Any) -> EventSourcedSessionStore:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise DependencyNotAvailable(
+            "PostgreSQL support needs the postgres extra: pip install 'agent-sessions[postgres]'",
+            details={"extra": "postgres", "missing": exc.name or "psycopg"},
+        ) from exc
+    env = _postgres_env(url, options)
+    try:
+        app = SessionsApplication(env)
+    except Exception as exc:
+        error = translate(exc, "open_store") if classify(exc) else None
+        raise StorageError(
+            f"cannot open PostgreSQL store at {_redacted(url)}: {exc}",
+            code=error.code if error else ErrorCode.STORAGE_CONNECTION_FAILED,
+            details={"url": _redacted(url), "cause": f"{type(exc).__name__}: {exc}"},
+        ) from exc
+    factory: Any = app.factory
+    feed = factory.change_listener(app.recorder)
+    return EventSourcedSessionStore(app, change_feed=feed, url=_redacted(url))
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages and ``repr``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()

@@ -59,15 +59,18 @@ from ..infrastructure.index_rows import (
     SessionRow,
     to_micros,
 )
-from ..infrastructure.storage_errors import is_conflict, is_driver_error, is_transient, translate
+from ..infrastructure.storage_errors import Failure, classify, translate
 from .aggregate_cache import AggregateCache
-from .change_signal import ChangeSignal
+from .change_signal import ChangeFeed, ChangeSignal
 from .sessions_app import SessionsApplication
 
 _T = TypeVar("_T")
 
 #: Attempts before a write that keeps losing races gives up with ``storage_error``.
 MAX_WRITE_ATTEMPTS = 64
+#: Retries after a lost connection (backing off 0.1 s, 0.2 s, 0.4 s, 0.8 s) before
+#: ``storage_connection_failed``.
+CONNECTION_RETRIES = 4
 
 
 @dataclass
@@ -110,10 +113,12 @@ class EventSourcedSessionStore:
         app: SessionsApplication,
         *,
         poll_interval: float | None = None,
+        change_feed: ChangeFeed | None = None,
         url: str = "",
     ) -> None:
         self._app = app
         self.url = url
+        self._change_feed = change_feed
         recorder = app.recorder
         self._index: IndexReader = recorder  # type: ignore[assignment]
         self._write_lock = threading.RLock()
@@ -138,41 +143,45 @@ class EventSourcedSessionStore:
     # plumbing -------------------------------------------------------------------------
 
     def _guard(self, operation: str, work: Callable[[], _T]) -> _T:
-        """Run a read; driver failures leave as ``storage_error``."""
+        """Run a read, retrying lost connections a few times."""
         self._check_open()
-        try:
-            return work()
-        except AgentSessionsError:
-            raise
-        except Exception as exc:
-            if is_driver_error(exc):
-                raise translate(exc, operation) from exc
-            raise
+        return self._attempts(operation, work)
 
     def _write(self, operation: str, attempt: Callable[[], _T]) -> _T:
-        """Run a write attempt until it does not conflict; each attempt re-reads what it
-        depends on, so a retry sees the winner's writes."""
+        """Run a write until it stops conflicting. Each attempt re-reads what it depends
+        on, so a retry sees the winner's writes; and every write is idempotent (by event
+        id, or by diffing records), so retrying after a lost connection is safe even
+        when the lost transaction did commit."""
         self._check_open()
-        last_error: BaseException | None = None
         with self._write_lock:
-            for attempt_number in range(MAX_WRITE_ATTEMPTS):
-                try:
-                    return attempt()
-                except AgentSessionsError:
+            return self._attempts(operation, attempt)
+
+    def _attempts(self, operation: str, attempt: Callable[[], _T]) -> _T:
+        conflicts = connection_failures = 0
+        while True:
+            try:
+                return attempt()
+            except AgentSessionsError:
+                raise
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is None:
                     raise
-                except Exception as exc:
-                    if not (is_conflict(exc) or is_transient(exc)):
-                        if is_driver_error(exc):
-                            raise translate(exc, operation) from exc
-                        raise
-                    # Nothing to undo: attempts change private copies of aggregates and the
-                    # cache only ever receives what was committed.
-                    last_error = exc
-                    time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt_number)))
-        raise StorageError(
-            f"{operation} failed: still conflicting after {MAX_WRITE_ATTEMPTS} attempts",
-            details={"operation": operation, "cause": repr(last_error)},
-        )
+                if kind in (Failure.CONFLICT, Failure.TRANSIENT):
+                    conflicts += 1
+                    if conflicts >= MAX_WRITE_ATTEMPTS:
+                        raise StorageError(
+                            f"{operation} failed: still conflicting after {conflicts} attempts",
+                            details={"operation": operation, "cause": repr(exc)},
+                        ) from exc
+                    # Nothing to undo: attempts change private copies of aggregates,
+                    # and the cache only ever receives what was committed.
+                    time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**conflicts)))
+                elif kind is Failure.CONNECTION and connection_failures < CONNECTION_RETRIES:
+                    connection_failures += 1
+                    time.sleep(0.05 * 2**connection_failures)
+                else:
+                    raise translate(exc, operation) from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -447,6 +456,8 @@ class EventSourcedSessionStore:
 
         if not wait:
             return self._guard("get_events", read)
+        if self._change_feed is not None:
+            self._change_feed.start(self._signal.notify)
         return self._guard("get_events", lambda: self._signal.wait_for(read, wait / 1000))
 
     def get_latest_sequence(self, session_id: str) -> int:
@@ -461,6 +472,8 @@ class EventSourcedSessionStore:
             return
         self._closed = True
         self._signal.close()
+        if self._change_feed is not None:
+            self._change_feed.close()
         self._app.close()
 
     def __enter__(self) -> Self:
