@@ -49,6 +49,8 @@ class ChangeSignal:
         deadline = time.monotonic() + timeout
         while True:
             generation = self._generation
+            if self._closed:
+                return []
             result = query()
             if result:
                 return result

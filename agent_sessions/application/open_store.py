@@ -40,7 +40,8 @@ def open_store(url: str | None = None, **options: Any) -> EventSourcedSessionSto
     PostgreSQL's lock timeout, default 10); PostgreSQL only: ``schema`` (default
     ``public``), ``pool_size`` (default 4), ``max_overflow`` (default 4),
     ``connect_timeout`` (seconds, default 5), ``statement_timeout`` (seconds, default
-    none).
+    none), ``application_name`` (shown in ``pg_stat_activity``, default
+    ``agent-sessions``).
     """
     url = url or default_url()
     scheme = urlsplit(url).scheme.lower()
@@ -115,6 +116,7 @@ _PG_OPTIONS = {
     "connect_timeout": ("POSTGRES_CONNECT_TIMEOUT", "5"),
     "lock_timeout": ("POSTGRES_LOCK_TIMEOUT", "10"),
     "statement_timeout": ("POSTGRES_STATEMENT_TIMEOUT", ""),
+    "application_name": ("POSTGRES_APPLICATION_NAME", "agent-sessions"),
 }
 
 
@@ -137,7 +139,7 @@ def _postgres_env(url: str, options: dict[str, Any]) -> dict[str, str]:
     }
     for name, (key, default) in _PG_OPTIONS.items():
         value = options.get(name, query.get(name, default))
-        if name != "schema" and value != "":
+        if name not in ("schema", "application_name") and value != "":
             try:
                 float(value)
             except (TypeError, ValueError):

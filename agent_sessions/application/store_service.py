@@ -456,9 +456,21 @@ class EventSourcedSessionStore:
 
         if not wait:
             return self._guard("get_events", read)
+
+        def read_unless_closed() -> list[Event]:
+            # close() answers waiters with []; a re-check racing with it must too.
+            try:
+                return read()
+            except Exception:
+                if self._closed:
+                    return []
+                raise
+
         if self._change_feed is not None:
             self._change_feed.start(self._signal.notify)
-        return self._guard("get_events", lambda: self._signal.wait_for(read, wait / 1000))
+        return self._guard(
+            "get_events", lambda: self._signal.wait_for(read_unless_closed, wait / 1000)
+        )
 
     def get_latest_sequence(self, session_id: str) -> int:
         _require_id(session_id, "session_id")

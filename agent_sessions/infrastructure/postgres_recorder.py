@@ -124,6 +124,9 @@ class Factory(PostgresFactory):
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        application_name = self.env.get("POSTGRES_APPLICATION_NAME")
+        if application_name:
+            self._pool_kwargs()["application_name"] = application_name
         statement_timeout = self.env.get("POSTGRES_STATEMENT_TIMEOUT")
         if statement_timeout:
             # libpq options apply to every pooled connection; the pool is not open yet.

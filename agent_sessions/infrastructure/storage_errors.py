@@ -22,6 +22,7 @@ import sqlite3
 from enum import Enum
 
 from eventsourcing.persistence import (
+    ConnectionPoolClosedError,
     ConnectionUnavailableError,
     IntegrityError,
     InterfaceError,
@@ -51,6 +52,8 @@ def classify(exc: BaseException) -> Failure | None:
     failure at all (a bug, which must surface as it is)."""
     if isinstance(exc, (IntegrityError, sqlite3.IntegrityError)):
         return Failure.CONFLICT
+    if isinstance(exc, ConnectionPoolClosedError):
+        return Failure.OTHER
     if not isinstance(exc, (PersistenceError, sqlite3.Error)):
         return None
     if isinstance(exc, ConnectionUnavailableError):

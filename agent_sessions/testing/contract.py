@@ -1,0 +1,1029 @@
+"""The ``SessionStore`` contract, as a pytest base class.
+
+Subclass :class:`SessionStoreContract` in a test module (name the subclass ``Test...``)
+and give it a ``store`` fixture that yields a fresh, empty store and closes it afterwards.
+Every test of the contract then runs against that store.
+
+A few tests need a *second* handle on the same underlying storage: another process
+appending to the same file, or a second store object in this process. Backends that can
+share storage that way set ``supports_multiple_processes = True`` and override the
+``store_url`` fixture with the URL of the storage behind ``store``; handles are opened
+with ``store_opener`` (an importable ``"module:callable"`` taking that URL, because a
+subprocess cannot be handed a live store). Other backends skip those tests: a memory
+store has nothing to share, which is a capability, not a failure.
+
+Timing bounds appear only where they *are* the behaviour (a long-poll that should return
+at once versus one that should block); they are deliberately generous.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, ClassVar, TypeVar, cast
+
+import pytest
+
+from ..application.session_store import SessionStore
+from ..domain.errors import AgentSessionsError
+from ..domain.event import Event
+from ..domain.event_types import EventType
+from ..domain.execution_result import ExecutionResult
+from ..domain.run import Run
+from ..domain.session import Session
+from ..domain.statuses import RunStatus, SessionStatus
+from ._multiproc_worker import append_in_batches, resolve_opener
+
+_T = TypeVar("_T")
+
+#: Worker threads of the concurrency tests, as the specification states them.
+WORKERS = 100
+#: Upper bound for anything that should finish "at once" or "when woken" (seconds).
+PROMPTLY = 5.0
+
+# helpers ------------------------------------------------------------------------------
+
+
+def _session(store: SessionStore, agent_id: str = "agent-1", **fields: Any) -> Session:
+    session = Session.new(agent_id=agent_id, **fields)
+    store.save_session(session)
+    return session
+
+
+def _run(store: SessionStore, session: Session, status: RunStatus | None = None) -> Run:
+    run = Run.new(session_id=session.id, input={"prompt": "hi"})
+    if status is not None:
+        run = run.with_status(status)
+    store.save_run(run)
+    return run
+
+
+def _event(
+    session: Session,
+    type: EventType | str = EventType.MESSAGE_SENT,  # noqa: A002 - the record's field
+    run: Run | None = None,
+    **fields: Any,
+) -> Event:
+    return Event.new(
+        type=type, session_id=session.id, run_id=None if run is None else run.id, **fields
+    )
+
+
+def _append(store: SessionStore, session: Session, count: int, **fields: Any) -> list[Event]:
+    """One batch per call: large setups stay fast and their numbering is known."""
+    return store.append_events([_event(session, **fields) for _ in range(count)])
+
+
+def _ids(records: Iterable[Session | Run | Event]) -> list[str]:
+    return [record.id for record in records]
+
+
+def _sequences(events: Iterable[Event]) -> list[int | None]:
+    return [event.sequence_number for event in events]
+
+
+def _returned(call: Callable[..., object], *args: Any) -> object:
+    """Lets a test assert that a ``-> None`` method returns nothing, which type checkers
+    refuse when the call's value is used directly."""
+    return call(*args)
+
+
+@contextmanager
+def _raises(code: str) -> Iterator[None]:
+    """Callers branch on ``code`` (never on exception classes or messages), so that is
+    what the contract pins down."""
+    with pytest.raises(AgentSessionsError) as caught:
+        yield
+    assert caught.value.code == code, f"expected code {code!r}, got {caught.value!r}"
+
+
+def _concurrently(task: Callable[[int], _T], count: int, workers: int = WORKERS) -> list[_T]:
+    """Run ``task(0..count-1)`` on a thread pool and fail if any call raised.
+
+    When every task has its own thread they are released together by a barrier, so that
+    they contend rather than trickle in as the pool starts.
+    """
+    barrier = threading.Barrier(count) if count <= workers else None
+
+    def call(index: int) -> _T:
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        return task(index)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(call, index) for index in range(count)]
+    errors = [future.exception() for future in futures if future.exception() is not None]
+    assert not errors, f"{len(errors)} of {count} workers raised, e.g. {errors[:3]!r}"
+    return [future.result() for future in futures]
+
+
+def _poll(store: SessionStore, session_id: str, **filters: Any) -> tuple[list[Event], float]:
+    """Long-poll semantics are about time (at once, or after a wait), so time the call."""
+    started = time.monotonic()
+    events = store.get_events(session_id, **filters)
+    return events, time.monotonic() - started
+
+
+def _still_waiting(waiter: Future[Any], settle: float = 0.2) -> bool:
+    """Give a woken waiter time to (wrongly) return, then tell whether it is still blocked."""
+    time.sleep(settle)
+    return not waiter.done()
+
+
+def _at(seconds: int) -> datetime:
+    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+class SessionStoreContract:
+    """Behaviour every ``SessionStore`` must show. Subclasses provide ``store``."""
+
+    #: Whether a second handle (another process, another store object) can share the
+    #: storage behind ``store``. Set it together with the ``store_url`` fixture.
+    supports_multiple_processes: ClassVar[bool] = False
+    #: ``"module:callable"`` opening a handle from ``store_url``; used by the tests
+    #: that need a second handle, including in subprocesses.
+    store_opener: ClassVar[str] = "agent_sessions:open_store"
+
+    # fixtures -------------------------------------------------------------------------
+
+    @pytest.fixture
+    def store(self) -> SessionStore:
+        pytest.fail(
+            f"{type(self).__name__} must define a `store` fixture yielding a fresh, empty "
+            "store and closing it afterwards"
+        )
+
+    @pytest.fixture
+    def store_url(self) -> str:
+        if not self.supports_multiple_processes:
+            pytest.skip("this backend cannot share its storage with a second handle")
+        pytest.fail(
+            f"{type(self).__name__} sets supports_multiple_processes but does not "
+            "override the `store_url` fixture"
+        )
+
+    @pytest.fixture
+    def store_factory(
+        self, store: SessionStore, store_url: str
+    ) -> Iterator[Callable[[], SessionStore]]:
+        """Handles other than ``store`` have their own caches, connections and locks, as
+        another process would: sharing tests must not pass thanks to shared memory."""
+        if not self.supports_multiple_processes:
+            pytest.skip("this backend cannot share its storage with a second handle")
+        opener = resolve_opener(self.store_opener)
+        handles: list[SessionStore] = []
+
+        def open_handle() -> SessionStore:
+            handle = cast(SessionStore, opener(store_url))
+            handles.append(handle)
+            return handle
+
+        yield open_handle
+        for handle in handles:
+            handle.close()
+
+    # 9.1 sessions ---------------------------------------------------------------------
+
+    def test_save_session_of_new_session_returns_none(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        assert _returned(store.save_session, session) is None
+        assert store.get_session(session.id).id == session.id
+
+    def test_get_session_returns_stored_id_agent_and_status(self, store: SessionStore) -> None:
+        session = _session(store, agent_id="agent-42")
+        got = store.get_session(session.id)
+        assert (got.id, got.agent_id, got.status) == (session.id, "agent-42", "pending")
+
+    def test_get_session_of_unknown_id_is_session_not_found(self, store: SessionStore) -> None:
+        with _raises("session_not_found"):
+            store.get_session("ses_" + "0" * 32)
+
+    def test_resaving_updated_session_updates_it(self, store: SessionStore) -> None:
+        session = _session(store)
+        store.save_session(session.with_status(SessionStatus.ACTIVE))
+        assert store.get_session(session.id).status == SessionStatus.ACTIVE
+
+    def test_saving_same_session_three_times_keeps_one(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        for _ in range(3):
+            assert _returned(store.save_session, session) is None
+        assert store.get_session(session.id).id == session.id
+        assert _ids(store.list_sessions()) == [session.id]
+
+    def test_list_sessions_without_options_returns_all(self, store: SessionStore) -> None:
+        first, second = _session(store), _session(store)
+        assert set(_ids(store.list_sessions())) == {first.id, second.id}
+
+    def test_list_sessions_filters_by_status(self, store: SessionStore) -> None:
+        pending = _session(store)
+        active = _session(store).with_status(SessionStatus.ACTIVE)
+        store.save_session(active)
+        assert _ids(store.list_sessions(status=SessionStatus.PENDING)) == [pending.id]
+        assert _ids(store.list_sessions(status="active")) == [active.id]
+
+    def test_delete_session_then_get_is_session_not_found(self, store: SessionStore) -> None:
+        session = _session(store)
+        assert _returned(store.delete_session, session.id) is None
+        with _raises("session_not_found"):
+            store.get_session(session.id)
+
+    def test_delete_session_twice_is_ok(self, store: SessionStore) -> None:
+        session = _session(store)
+        assert _returned(store.delete_session, session.id) is None
+        assert _returned(store.delete_session, session.id) is None
+        assert _returned(store.delete_session, "ses_" + "f" * 32) is None
+        assert store.list_sessions() == []
+
+    # 9.1 runs -------------------------------------------------------------------------
+
+    def test_save_run_of_new_run_returns_none(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = Run.new(session_id=session.id, input={"prompt": "hi"})
+        assert _returned(store.save_run, run) is None
+        assert store.get_run(run.id).id == run.id
+
+    def test_get_run_returns_id_session_and_pending_status(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        got = store.get_run(run.id)
+        assert (got.id, got.session_id, got.status) == (run.id, session.id, "pending")
+
+    def test_get_run_of_unknown_id_is_run_not_found(self, store: SessionStore) -> None:
+        with _raises("run_not_found"):
+            store.get_run("run_" + "0" * 32)
+
+    def test_save_run_of_unknown_session_is_session_not_found(self, store: SessionStore) -> None:
+        run = Run.new(session_id="ses_" + "0" * 32)
+        with _raises("session_not_found"):
+            store.save_run(run)
+        with _raises("run_not_found"):
+            store.get_run(run.id)
+
+    def test_resaving_run_as_running_updates_it(self, store: SessionStore) -> None:
+        run = _run(store, _session(store))
+        store.save_run(run.with_status(RunStatus.RUNNING))
+        assert store.get_run(run.id).status == RunStatus.RUNNING
+
+    def test_list_runs_returns_runs_of_session(self, store: SessionStore) -> None:
+        session = _session(store)
+        first, second = _run(store, session), _run(store, session)
+        _run(store, _session(store))  # another session's run must not be listed
+        assert set(_ids(store.list_runs(session.id))) == {first.id, second.id}
+
+    def test_list_runs_of_session_without_runs_is_empty(self, store: SessionStore) -> None:
+        session = _session(store)
+        _run(store, _session(store))
+        assert store.list_runs(session.id) == []
+
+    def test_get_active_run_returns_running_run(self, store: SessionStore) -> None:
+        session = _session(store)
+        _run(store, session, RunStatus.COMPLETED)
+        running = _run(store, session, RunStatus.RUNNING)
+        active = store.get_active_run(session.id)
+        assert active is not None
+        assert (active.id, active.status) == (running.id, RunStatus.RUNNING)
+
+    def test_get_active_run_is_none_when_only_run_completed(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session, RunStatus.RUNNING)
+        store.save_run(run.set_output({"text": "done"}))
+        assert store.get_active_run(session.id) is None
+
+    def test_get_active_run_reads_its_own_write(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        assert store.get_active_run(session.id) is None
+        store.save_run(run.with_status(RunStatus.RUNNING))
+        active = store.get_active_run(session.id)
+        assert active is not None
+        assert active.id == run.id
+
+    # 9.1 events -----------------------------------------------------------------------
+
+    def test_append_event_returns_none(self, store: SessionStore) -> None:
+        session = _session(store)
+        assert _returned(store.append_event, _event(session)) is None
+        assert store.get_latest_sequence(session.id) == 1
+
+    def test_get_events_returns_appended_events(self, store: SessionStore) -> None:
+        session = _session(store)
+        first, second = _event(session), _event(session)
+        store.append_event(first)
+        store.append_event(second)
+        assert len(store.get_events(session.id)) == 2
+
+    def test_get_events_keeps_append_order(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        types = [EventType.SESSION_CREATED, EventType.SESSION_STARTED, EventType.RUN_STARTED]
+        for type_ in types:
+            store.append_event(_event(session, type_, run if type_ == "run_started" else None))
+        assert [event.type for event in store.get_events(session.id)] == types
+
+    def test_get_events_filters_by_run(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        store.append_event(_event(session))
+        scoped = _event(session, run=run)
+        store.append_event(scoped)
+        assert _ids(store.get_events(session.id, run_id=run.id)) == [scoped.id]
+
+    def test_get_events_filters_by_type(self, store: SessionStore) -> None:
+        session = _session(store)
+        events = [
+            _event(session, EventType.MESSAGE_SENT),
+            _event(session, EventType.MESSAGE_RECEIVED),
+            _event(session, EventType.MESSAGE_SENT),
+        ]
+        store.append_events(events)
+        got = store.get_events(session.id, type=EventType.MESSAGE_SENT)
+        assert _ids(got) == [events[0].id, events[2].id]
+        assert _ids(store.get_events(session.id, type="message_received")) == [events[1].id]
+
+    def test_stored_event_keeps_id_type_and_session(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(session, EventType.TOOL_CALL_STARTED)
+        store.append_event(event)
+        (got,) = store.get_events(session.id)
+        assert (got.id, got.type, got.session_id) == (event.id, "tool_call_started", session.id)
+
+    def test_append_event_with_sequence_numbers_from_one(self, store: SessionStore) -> None:
+        session = _session(store)
+        first, second = _event(session), _event(session)
+        stored_first = store.append_event_with_sequence(first)
+        stored_second = store.append_event_with_sequence(second)
+        assert (stored_first.id, stored_first.sequence_number) == (first.id, 1)
+        assert (stored_second.id, stored_second.sequence_number) == (second.id, 2)
+        assert store.get_latest_sequence(session.id) == 2
+
+    def test_append_event_with_sequence_twice_is_idempotent(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(session)
+        once = store.append_event_with_sequence(event)
+        twice = store.append_event_with_sequence(event)
+        assert (once.id, once.sequence_number) == (event.id, 1)
+        assert (twice.id, twice.sequence_number) == (event.id, 1)
+        assert len(store.get_events(session.id)) == 1
+        assert store.get_latest_sequence(session.id) == 1
+
+    def test_append_events_numbers_batch_in_order(self, store: SessionStore) -> None:
+        session = _session(store)
+        first, second = _event(session), _event(session)
+        stored = store.append_events([first, second])
+        assert [(e.id, e.sequence_number) for e in stored] == [(first.id, 1), (second.id, 2)]
+        assert store.get_latest_sequence(session.id) == 2
+
+    def test_append_events_with_same_event_twice_stores_one(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(session)
+        stored = store.append_events([event, event])
+        assert [(e.id, e.sequence_number) for e in stored] == [(event.id, 1), (event.id, 1)]
+        assert len(store.get_events(session.id)) == 1
+        assert store.get_latest_sequence(session.id) == 1
+
+    def test_latest_sequence_of_session_without_events_is_zero(self, store: SessionStore) -> None:
+        session = _session(store)
+        _append(store, _session(store), 2)
+        assert store.get_latest_sequence(session.id) == 0
+
+    def test_get_events_after_and_before_are_exclusive(self, store: SessionStore) -> None:
+        session = _session(store)
+        _append(store, session, 3)
+        assert _sequences(store.get_events(session.id, after=1)) == [2, 3]
+        assert _sequences(store.get_events(session.id, before=3)) == [1, 2]
+        assert _sequences(store.get_events(session.id, after=1, before=3)) == [2]
+
+    def test_get_events_filters_compose(self, store: SessionStore) -> None:
+        session = _session(store)
+        run, other = _run(store, session), _run(store, session)
+        received = EventType.MESSAGE_RECEIVED
+        events = [
+            _event(session, received, run),  # cut by after=1
+            _event(session, received, run),  # expected
+            _event(session, received, other),  # cut by run_id
+            _event(session, EventType.MESSAGE_SENT, run),  # cut by type
+            _event(session, received, run),  # expected
+            _event(session, received, run),  # cut by limit
+        ]
+        store.append_events(events)
+        got = store.get_events(session.id, after=1, run_id=run.id, type=received, limit=2)
+        assert _ids(got) == [events[1].id, events[4].id]
+
+    # 9.1 flush ------------------------------------------------------------------------
+
+    def test_flush_saves_session_run_and_events(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1").with_status(SessionStatus.ACTIVE)
+        run = Run.new(session_id=session.id).set_output({"text": "done"})
+        events = [_event(session, "run_started", run), _event(session, "run_completed", run)]
+        result = ExecutionResult(
+            session=session, run=run, events=events, provider_metadata={"model": "m-1"}
+        )
+        assert _returned(store.flush, result) is None
+        assert store.get_session(session.id).status == SessionStatus.ACTIVE
+        assert store.get_run(run.id).status == RunStatus.COMPLETED
+        got = store.get_events(session.id)
+        assert [(e.id, e.sequence_number) for e in got] == [(events[0].id, 1), (events[1].id, 2)]
+
+    def test_flush_with_invalid_event_writes_nothing(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        run = Run.new(session_id=session.id)
+        invalid: list[Any] = [_event(session, run=run), {"type": "run_started"}]
+        with _raises("validation_error"):
+            store.flush(ExecutionResult(session=session, run=run, events=invalid))
+        with _raises("session_not_found"):
+            store.get_session(session.id)
+        with _raises("run_not_found"):
+            store.get_run(run.id)
+
+    # 9.1 long-poll --------------------------------------------------------------------
+
+    def test_long_poll_with_existing_events_returns_at_once(self, store: SessionStore) -> None:
+        session = _session(store)
+        _append(store, session, 1)
+        events, elapsed = _poll(store, session.id, wait_timeout_ms=5000)
+        assert len(events) == 1
+        assert elapsed < 1.0
+
+    def test_long_poll_is_woken_by_append_from_another_thread(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(session)
+
+        def append_later() -> None:
+            time.sleep(0.05)
+            store.append_event(event)
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            appender = pool.submit(append_later)
+            events, elapsed = _poll(store, session.id, wait_timeout_ms=10_000)
+            appender.result()
+        assert _ids(events) == [event.id]
+        assert elapsed < PROMPTLY, "the waiter was not woken by the append"
+
+    def test_long_poll_times_out_with_empty_list(self, store: SessionStore) -> None:
+        session = _session(store)
+        events, elapsed = _poll(store, session.id, wait_timeout_ms=100)
+        assert events == []
+        assert elapsed >= 0.08
+
+    def test_long_poll_ignores_appends_to_other_sessions(self, store: SessionStore) -> None:
+        watched, other = _session(store), _session(store)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(store.get_events, watched.id, wait_timeout_ms=10_000)
+            time.sleep(0.05)
+            store.append_event(_event(other))
+            assert _still_waiting(waiter), "woken by another session's append"
+            event = _event(watched)
+            store.append_event(event)
+            assert _ids(waiter.result(timeout=PROMPTLY)) == [event.id]
+
+    def test_long_poll_ignores_other_event_types(self, store: SessionStore) -> None:
+        session = _session(store)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(
+                store.get_events, session.id, type="tool_call_failed", wait_timeout_ms=10_000
+            )
+            time.sleep(0.05)
+            store.append_event(_event(session, EventType.MESSAGE_SENT))
+            assert _still_waiting(waiter), "woken by an event of another type"
+            event = _event(session, EventType.TOOL_CALL_FAILED)
+            store.append_event(event)
+            assert _ids(waiter.result(timeout=PROMPTLY)) == [event.id]
+
+    def test_long_poll_ignores_other_runs(self, store: SessionStore) -> None:
+        session = _session(store)
+        run, other = _run(store, session), _run(store, session)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(
+                store.get_events, session.id, run_id=run.id, wait_timeout_ms=10_000
+            )
+            time.sleep(0.05)
+            store.append_event(_event(session, run=other))
+            assert _still_waiting(waiter), "woken by another run's event"
+            event = _event(session, run=run)
+            store.append_event(event)
+            assert _ids(waiter.result(timeout=PROMPTLY)) == [event.id]
+
+    def test_get_events_without_wait_returns_empty_at_once(self, store: SessionStore) -> None:
+        session = _session(store)
+        events, elapsed = _poll(store, session.id)
+        assert events == []
+        assert elapsed < 1.0
+
+    def test_close_answers_waiting_long_poll_with_empty_list(self, store: SessionStore) -> None:
+        session = _session(store)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(store.get_events, session.id, wait_timeout_ms=10_000)
+            assert _still_waiting(waiter, settle=0.1)
+            store.close()
+            assert waiter.result(timeout=PROMPTLY) == []
+
+    # 9.1 idempotency ------------------------------------------------------------------
+
+    def test_three_saves_of_session_list_one(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        for _ in range(3):
+            store.save_session(session)
+        assert len(store.list_sessions()) == 1
+
+    def test_three_saves_of_run_list_one(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = Run.new(session_id=session.id)
+        for _ in range(3):
+            store.save_run(run)
+        assert _ids(store.list_runs(session.id)) == [run.id]
+
+    def test_three_appends_of_event_store_one(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(session)
+        for _ in range(3):
+            store.append_event(event)
+        assert _ids(store.get_events(session.id)) == [event.id]
+
+    # 9.2 concurrency (threads) --------------------------------------------------------
+
+    def test_concurrent_save_session_of_distinct_sessions(self, store: SessionStore) -> None:
+        sessions = [Session.new(agent_id=f"agent-{i}") for i in range(WORKERS)]
+        _concurrently(lambda i: store.save_session(sessions[i]), WORKERS)
+        listed = _ids(store.list_sessions())
+        assert len(listed) == WORKERS
+        assert set(listed) == set(_ids(sessions))
+
+    def test_concurrent_gets_and_saves_of_one_session(self, store: SessionStore) -> None:
+        session = _session(store)
+
+        def get_or_save(i: int) -> None:
+            if i % 2:
+                store.save_session(session.with_metadata({"worker": i}))
+            else:
+                assert store.get_session(session.id).id == session.id
+
+        _concurrently(get_or_save, WORKERS)
+        final = store.get_session(session.id)
+        assert final.id == session.id
+        assert final.metadata["worker"] in range(1, WORKERS, 2)
+
+    def test_concurrent_delete_session(self, store: SessionStore) -> None:
+        sessions = [_session(store) for _ in range(WORKERS)]
+        _concurrently(lambda i: store.delete_session(sessions[i].id), WORKERS)
+        assert store.list_sessions() == []
+
+    def test_concurrent_save_run_across_sessions(self, store: SessionStore) -> None:
+        sessions = [_session(store) for _ in range(WORKERS)]
+        runs = [Run.new(session_id=session.id) for session in sessions]
+        _concurrently(lambda i: store.save_run(runs[i]), WORKERS)
+        for session, run in zip(sessions, runs, strict=True):
+            assert _ids(store.list_runs(session.id)) == [run.id]
+
+    def test_concurrent_read_modify_write_of_one_run(self, store: SessionStore) -> None:
+        run = _run(store, _session(store), RunStatus.RUNNING)
+
+        def bump(_: int) -> None:
+            current = store.get_run(run.id)
+            store.save_run(current.increment_turn().add_token_usage({"input_tokens": 1}))
+
+        _concurrently(bump, WORKERS)
+        final = store.get_run(run.id)
+        assert final.id == run.id
+        assert 1 <= final.turn_count <= WORKERS
+        # Lost updates are allowed, torn ones are not: both fields come from one save.
+        assert final.token_usage == {"input_tokens": final.turn_count}
+
+    def test_concurrent_get_active_run(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session, RunStatus.RUNNING)
+        found = _concurrently(lambda _: store.get_active_run(session.id), WORKERS)
+        assert [None if active is None else active.id for active in found] == [run.id] * WORKERS
+
+    def test_concurrent_appends_overwrite_caller_sequences(self, store: SessionStore) -> None:
+        session = _session(store)
+        events = [_event(session).with_sequence(7) for _ in range(WORKERS)]
+        _concurrently(lambda i: store.append_event(events[i]), WORKERS)
+        stored = store.get_events(session.id)
+        assert set(_ids(stored)) == set(_ids(events))
+        assert _sequences(stored) == list(range(1, WORKERS + 1))
+
+    def test_concurrent_get_events_see_all_events(self, store: SessionStore) -> None:
+        session = _session(store)
+        _append(store, session, 50)
+        seen = _concurrently(lambda _: _sequences(store.get_events(session.id)), WORKERS)
+        assert seen == [list(range(1, 51))] * WORKERS
+
+    def test_concurrent_mixed_reads_and_appends(self, store: SessionStore) -> None:
+        session = _session(store)
+
+        def read_or_append(i: int) -> None:
+            if i % 2:
+                store.append_event(_event(session))
+            else:
+                sequences = _sequences(store.get_events(session.id))
+                assert sequences == list(range(1, len(sequences) + 1))
+
+        _concurrently(read_or_append, WORKERS)
+        assert _sequences(store.get_events(session.id)) == list(range(1, WORKERS // 2 + 1))
+
+    def test_concurrent_stress_of_sessions_runs_and_events(self, store: SessionStore) -> None:
+        created: list[Session] = []
+        for _ in range(10):
+            sessions = [Session.new(agent_id="stress") for _ in range(10)]
+
+            def save(i: int, batch: Sequence[Session] = sessions) -> None:
+                store.save_session(batch[i])
+
+            def run_or_event(i: int, batch: Sequence[Session] = sessions) -> None:
+                if i % 2:
+                    store.append_event(_event(batch[i // 2]))
+                else:
+                    store.save_run(Run.new(session_id=batch[i // 2].id))
+
+            _concurrently(save, 10)
+            _concurrently(run_or_event, 20)
+            created.extend(sessions)
+        assert set(_ids(store.list_sessions())) == set(_ids(created))
+        for session in created:
+            assert len(store.list_runs(session.id)) == 1
+            assert _sequences(store.get_events(session.id)) == [1]
+
+    def test_concurrent_mixed_operations_on_one_session(self, store: SessionStore) -> None:
+        session = _session(store)
+
+        def operate(i: int) -> None:
+            kind = i % 4
+            if kind == 0:
+                current = store.get_session(session.id)
+                store.save_session(current.with_metadata({"op": i}))
+            elif kind == 1:
+                store.save_run(Run.new(session_id=session.id))
+            elif kind == 2:
+                store.append_event(_event(session))
+            else:
+                store.get_events(session.id)
+
+        _concurrently(operate, 200)
+        assert store.get_session(session.id).metadata["op"] % 4 == 0
+        assert len(store.list_runs(session.id)) == 50
+        assert _sequences(store.get_events(session.id)) == list(range(1, 51))
+
+    def test_concurrent_single_appends_get_gapless_sequences(self, store: SessionStore) -> None:
+        session = _session(store)
+        stored = _concurrently(
+            lambda _: store.append_event_with_sequence(_event(session)), 50, workers=50
+        )
+        assert sorted(cast(list[int], _sequences(stored))) == list(range(1, 51))
+        assert store.get_latest_sequence(session.id) == 50
+
+    def test_concurrent_batches_get_contiguous_sequences(self, store: SessionStore) -> None:
+        session = _session(store)
+        batches = [[_event(session) for _ in range(5)] for _ in range(10)]
+        results = _concurrently(lambda i: store.append_events(batches[i]), 10)
+        stored = store.get_events(session.id)
+        assert _sequences(stored) == list(range(1, 51))
+        position = {event.id: event.sequence_number for event in stored}
+        for batch, result in zip(batches, results, strict=True):
+            numbers = _sequences(result)
+            assert numbers == [position[event.id] for event in batch]
+            first = cast(int, numbers[0])
+            assert numbers == list(range(first, first + 5)), "a batch was interleaved"
+        assert store.get_latest_sequence(session.id) == 50
+
+    # 9.3 parity -----------------------------------------------------------------------
+
+    def test_parity_session_save_get_delete(self, store: SessionStore) -> None:
+        session = _session(store)
+        assert store.get_session(session.id).id == session.id
+        store.delete_session(session.id)
+        with _raises("session_not_found"):
+            store.get_session(session.id)
+
+    def test_parity_run_resaved_running_is_active(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        store.save_run(run.with_status(RunStatus.RUNNING))
+        assert store.get_run(run.id).status == RunStatus.RUNNING
+        active = store.get_active_run(session.id)
+        assert active is not None
+        assert active.id == run.id
+
+    def test_parity_two_appends_numbered_in_order(self, store: SessionStore) -> None:
+        session = _session(store)
+        first = store.append_event_with_sequence(_event(session))
+        second = store.append_event_with_sequence(_event(session))
+        assert (first.sequence_number, second.sequence_number) == (1, 2)
+        assert _ids(store.get_events(session.id)) == [first.id, second.id]
+
+    def test_parity_flush_accepts_mapping(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        run = Run.new(session_id=session.id)
+        event = _event(session, "run_started", run)
+        mapping: Any = {"session": session, "run": run, "events": [event]}
+        assert _returned(store.flush, mapping) is None
+        assert store.get_session(session.id).id == session.id
+        assert store.get_run(run.id).id == run.id
+        assert _ids(store.get_events(session.id)) == [event.id]
+
+    # extras ---------------------------------------------------------------------------
+
+    def test_two_processes_appending_get_gapless_sequences(
+        self, store: SessionStore, store_factory: Callable[[], SessionStore], store_url: str
+    ) -> None:
+        # ``store_factory`` is requested for its capability check; workers open their own.
+        session = _session(store)
+        per_process, processes = 100, 2
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(processes)
+        results = context.Queue()
+        workers = [
+            context.Process(
+                target=append_in_batches,
+                args=(
+                    self.store_opener,
+                    store_url,
+                    session.id,
+                    per_process,
+                    seed,
+                    barrier,
+                    results,
+                ),
+                daemon=True,
+            )
+            for seed in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            reports = [results.get(timeout=120) for _ in workers]
+        except queue.Empty:
+            pytest.fail("a worker process did not report within 120 s")
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.kill()
+        errors = [error for _, _, error in reports if error is not None]
+        assert not errors, errors[0]
+        total = per_process * processes
+        claimed = [number for _, batches, _ in reports for batch in batches for number in batch]
+        assert sorted(claimed) == list(range(1, total + 1))
+        for _, batches, _ in reports:
+            for batch in batches:
+                assert batch == list(range(batch[0], batch[0] + len(batch)))
+        assert _sequences(store.get_events(session.id)) == list(range(1, total + 1))
+        assert store.get_latest_sequence(session.id) == total
+
+    def test_second_handle_reads_first_handles_writes(
+        self, store: SessionStore, store_factory: Callable[[], SessionStore]
+    ) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        other = store_factory()
+        assert other.get_session(session.id).id == session.id
+        other.save_session(session.with_status(SessionStatus.ACTIVE))
+        other.save_run(run.with_status(RunStatus.RUNNING))
+        assert store.get_session(session.id).status == SessionStatus.ACTIVE
+        assert store.get_run(run.id).status == RunStatus.RUNNING
+        other.delete_session(session.id)
+        with _raises("session_not_found"):
+            store.get_session(session.id)
+        with _raises("run_not_found"):
+            store.get_run(run.id)
+
+    def test_two_handles_appending_get_gapless_sequences(
+        self, store: SessionStore, store_factory: Callable[[], SessionStore]
+    ) -> None:
+        session = _session(store)
+        handles = [store, store_factory()]
+        stored = _concurrently(
+            lambda i: handles[i % 2].append_event_with_sequence(_event(session)), 40
+        )
+        assert sorted(cast(list[int], _sequences(stored))) == list(range(1, 41))
+        assert _sequences(store.get_events(session.id)) == list(range(1, 41))
+
+    def test_long_poll_is_woken_by_append_through_another_handle(
+        self, store: SessionStore, store_factory: Callable[[], SessionStore]
+    ) -> None:
+        session = _session(store)
+        other = store_factory()
+        event = _event(session)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(_poll, store, session.id, wait_timeout_ms=10_000)
+            time.sleep(0.05)
+            other.append_event(event)
+            events, elapsed = waiter.result(timeout=PROMPTLY)
+        assert _ids(events) == [event.id]
+        assert elapsed < PROMPTLY
+
+    def test_duplicate_event_id_returns_stored_original(self, store: SessionStore) -> None:
+        session = _session(store)
+        original = _event(session, data={"attempt": 1})
+        retry = original.replace(data={"attempt": 2})
+        in_batch = store.append_events([original, retry])
+        assert [(e.sequence_number, e.data) for e in in_batch] == [(1, {"attempt": 1})] * 2
+        newcomer = _event(session)
+        across = store.append_events([newcomer, retry])
+        assert [(e.id, e.sequence_number) for e in across] == [(newcomer.id, 2), (original.id, 1)]
+        assert across[1].data == {"attempt": 1}
+        stored = store.get_events(session.id)
+        assert [(e.id, e.data) for e in stored] == [
+            (original.id, {"attempt": 1}),
+            (newcomer.id, {}),
+        ]
+
+    def test_flush_with_one_invalid_event_writes_nothing(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        run = Run.new(session_id=session.id)
+        events: list[Any] = [_event(session, run=run), _event(session), None]
+        with _raises("validation_error"):
+            store.flush(ExecutionResult(session=session, run=run, events=events))
+        with _raises("session_not_found"):
+            store.get_session(session.id)
+        with _raises("run_not_found"):
+            store.get_run(run.id)
+        assert store.get_events(session.id) == []
+        assert store.get_latest_sequence(session.id) == 0
+        assert store.list_sessions() == []
+
+    def test_get_events_after_on_ten_thousand_events(self, store: SessionStore) -> None:
+        session = _session(store)
+        for _ in range(20):
+            _append(store, session, 500)
+        got = store.get_events(session.id, after=9990)
+        assert _sequences(got) == list(range(9991, 10_001))
+
+    def test_delete_session_cascades_to_runs_and_events(self, store: SessionStore) -> None:
+        session, kept = _session(store), _session(store)
+        runs = [_run(store, session), _run(store, session, RunStatus.RUNNING)]
+        _append(store, session, 3)
+        kept_run = _run(store, kept)
+        _append(store, kept, 2)
+        store.delete_session(session.id)
+        for run in runs:
+            with _raises("run_not_found"):
+                store.get_run(run.id)
+        assert store.list_runs(session.id) == []
+        assert store.get_active_run(session.id) is None
+        assert store.get_events(session.id) == []
+        assert store.get_latest_sequence(session.id) == 0
+        # Erasure is scoped to the one session.
+        assert store.get_run(kept_run.id).id == kept_run.id
+        assert _sequences(store.get_events(kept.id)) == [1, 2]
+
+    def test_session_fields_round_trip(self, store: SessionStore) -> None:
+        parent = _session(store)
+        session = (
+            Session.new(
+                agent_id="agent-rt",
+                parent_session_id=parent.id,
+                metadata={"user": "ü-1", "nested": {"list": [1, 2.5, None, True]}},
+                context={"cwd": "/tmp", "depth": 3},
+                tags=["alpha", "beta"],
+            )
+            .with_status(SessionStatus.PAUSED)
+            .soft_delete(at=datetime(2024, 3, 4, 5, 6, 7, 891011, tzinfo=UTC))
+        )
+        store.save_session(session)
+        got = store.get_session(session.id)
+        assert got.to_dict() == session.to_dict()
+        assert got == session
+
+    def test_run_fields_round_trip(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = Run(
+            id="run_" + "a" * 32,
+            session_id=session.id,
+            status=RunStatus.FAILED,
+            input={"prompt": "hi", "options": {"temperature": 0.2}},
+            output={"text": "partial", "chunks": ["a", "b"]},
+            error={"code": "provider_timeout", "retryable": True},
+            metadata={"attempt": 2},
+            turn_count=3,
+            token_usage={"input_tokens": 120, "output_tokens": 45, "model": "m-1"},
+            started_at=datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+            ended_at=datetime(2024, 1, 2, 3, 9, 5, 1, tzinfo=UTC),
+            provider="example-provider",
+            provider_metadata={"region": "eu", "request_ids": ["r1", "r2"]},
+            cost_usd=0.0123,
+        )
+        store.save_run(run)
+        got = store.get_run(run.id)
+        assert got.to_dict() == run.to_dict()
+        assert got == run
+
+    def test_event_fields_round_trip(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session)
+        stamp = datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=5)))
+        event = Event.new(
+            type=EventType.TOOL_CALL_COMPLETED,
+            session_id=session.id,
+            run_id=run.id,
+            data={"tool": "grep", "result": {"matches": [1, 2]}, "ok": True, "ratio": 0.5},
+            metadata={"trace": "t-1", "empty": {}},
+            timestamp=stamp,
+            provider="example-provider",
+            correlation_id="corr-1",
+            schema_version=2,
+        )
+        store.append_event(event)
+        (got,) = store.get_events(session.id)
+        assert got.to_dict() == event.with_sequence(1).to_dict()
+        assert got.timestamp == stamp
+        assert got.timestamp.microsecond == 999_999
+
+    def test_unknown_json_keys_round_trip_as_strings(self, store: SessionStore) -> None:
+        session = _session(store)
+        event = _event(
+            session,
+            data={"x-vendor-field": {"deep": [{"k": "v"}]}, 42: "int key", "ünïcode": 1},
+            metadata={7: True, "x-trace": {"span": 3}},
+        )
+        store.append_event(event)
+        (got,) = store.get_events(session.id)
+        assert got.data == {"x-vendor-field": {"deep": [{"k": "v"}]}, "42": "int key", "ünïcode": 1}
+        assert got.metadata == {"7": True, "x-trace": {"span": 3}}
+
+    def test_get_events_since_is_inclusive(self, store: SessionStore) -> None:
+        session = _session(store)
+        events = [_event(session, timestamp=_at(seconds)) for seconds in range(3)]
+        store.append_events(events)
+        assert _ids(store.get_events(session.id, since=_at(1))) == _ids(events[1:])
+        assert _ids(store.get_events(session.id, since=_at(3))) == []
+
+    def test_list_sessions_filters_agent_and_pages(self, store: SessionStore) -> None:
+        agent_a = [_session(store, "agent-a") for _ in range(3)]
+        agent_b = [_session(store, "agent-b") for _ in range(2)]
+        assert set(_ids(store.list_sessions(agent_id="agent-a"))) == set(_ids(agent_a))
+        assert set(_ids(store.list_sessions(agent_id="agent-b"))) == set(_ids(agent_b))
+        assert len(store.list_sessions(limit=2)) == 2
+        pages = [_ids(store.list_sessions(limit=2, offset=offset)) for offset in (0, 2, 4)]
+        assert [len(page) for page in pages] == [2, 2, 1]
+        paged = [session_id for page in pages for session_id in page]
+        assert sorted(paged) == sorted(_ids(agent_a + agent_b)), "pages overlap or miss"
+        assert store.list_sessions(limit=2, offset=5) == []
+
+    def test_append_for_unknown_session_writes_nothing(self, store: SessionStore) -> None:
+        known = _session(store)
+        ghost = Session.new(agent_id="ghost")
+        with _raises("session_not_found"):
+            store.append_event(_event(ghost))
+        with _raises("session_not_found"):
+            store.append_events([_event(known), _event(ghost)])
+        assert store.get_events(ghost.id) == []
+        assert store.get_latest_sequence(ghost.id) == 0
+        assert store.get_events(known.id) == []
+        assert store.get_latest_sequence(known.id) == 0
+
+    def test_sequences_are_per_session(self, store: SessionStore) -> None:
+        first, second = _session(store), _session(store)
+        stored = store.append_events([_event(first), _event(second), _event(first), _event(second)])
+        assert [(e.session_id, e.sequence_number) for e in stored] == [
+            (first.id, 1),
+            (second.id, 1),
+            (first.id, 2),
+            (second.id, 2),
+        ]
+        assert store.get_latest_sequence(first.id) == 2
+        assert store.get_latest_sequence(second.id) == 2
+
+    def test_store_stays_usable_after_failures(self, store: SessionStore) -> None:
+        session = _session(store)
+        with _raises("validation_error"):
+            store.append_events([_event(session), cast(Any, "not an event")])
+        with _raises("session_not_found"):
+            store.append_event(_event(Session.new(agent_id="ghost")))
+        with _raises("session_not_found"):
+            store.save_run(Run.new(session_id="ses_" + "0" * 32))
+        run = _run(store, session)
+        event = store.append_event_with_sequence(_event(session, run=run))
+        assert event.sequence_number == 1, "a failed append consumed sequence numbers"
+        assert _ids(store.list_runs(session.id)) == [run.id]
+        assert _ids(store.get_events(session.id)) == [event.id]
+
+    def test_large_batch_numbered_contiguously(self, store: SessionStore) -> None:
+        session = _session(store)
+        stored = _append(store, session, 3000)
+        assert _sequences(stored) == list(range(1, 3001))
+        assert store.get_latest_sequence(session.id) == 3000
+
+    def test_get_events_rejects_invalid_type(self, store: SessionStore) -> None:
+        session = _session(store)
+        with _raises("invalid_event_type"):
+            store.get_events(session.id, type="not_a_type")
+
+    def test_get_events_rejects_negative_after(self, store: SessionStore) -> None:
+        session = _session(store)
+        with _raises("validation_error"):
+            store.get_events(session.id, after=-1)
+
+    def test_get_events_rejects_zero_limit(self, store: SessionStore) -> None:
+        session = _session(store)
+        with _raises("validation_error"):
+            store.get_events(session.id, limit=0)
+
+    def test_get_events_of_unknown_session_is_empty(self, store: SessionStore) -> None:
+        assert store.get_events("ses_" + "0" * 32) == []
+        assert store.get_latest_sequence("ses_" + "0" * 32) == 0
