@@ -144,7 +144,7 @@ def test_server_down_is_connection_failed_and_recovers(pg_server_url: str) -> No
     proxied = server._replace(netloc=netloc).geturl()
     try:
         with fresh_schema(pg_server_url) as schema:
-            url = with_options(proxied, schema=schema, connect_timeout=2)
+            url = with_options(proxied, schema=schema, connect_timeout=1)
             with open_store(url) as store:
                 session = Session.new(agent_id="pg")
                 store.save_session(session)
