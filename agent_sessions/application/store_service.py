@@ -23,15 +23,17 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from eventsourcing.persistence import StoredEvent
 
 from ..domain.aggregates import (
     AgentEventRecorded,
+    EventsPruned,
     RunAggregate,
     SessionAggregate,
     SessionErased,
+    pruned_id,
     tombstone_id,
 )
 from ..domain.errors import (
@@ -60,9 +62,15 @@ from ..infrastructure.index_rows import (
     to_micros,
 )
 from ..infrastructure.storage_errors import Failure, classify, translate
+from ..infrastructure.view_store import view_store_for
+from ..projections.builtin import builtin_projections
+from ..projections.engine import ProjectionEngine
 from .aggregate_cache import AggregateCache
 from .change_signal import ChangeFeed, ChangeSignal
 from .sessions_app import SessionsApplication
+
+if TYPE_CHECKING:
+    from .query_api import QueryAPI
 
 _T = TypeVar("_T")
 
@@ -124,12 +132,36 @@ class EventSourcedSessionStore:
         self._write_lock = threading.RLock()
         self._signal = ChangeSignal(poll_interval)
         self._closed = False
+        self._projections: ProjectionEngine | None = None
+        self._projections_lock = threading.Lock()
         self._sessions: AggregateCache[SessionAggregate] = AggregateCache(
             load=app.repository.get, events_from=self._events_from
         )
         self._runs: AggregateCache[RunAggregate] = AggregateCache(
             load=app.repository.get, events_from=self._events_from
         )
+
+    @property
+    def projections(self) -> ProjectionEngine:
+        """The projection engine of this store, with the built-in views registered.
+        Created on first use: a store that is only written to never builds views."""
+        with self._projections_lock:
+            if self._projections is None:
+                self._check_open()
+                engine = ProjectionEngine(
+                    self._app.recorder,
+                    self._app.mapper,
+                    view_store_for(self._app.factory),
+                    builtin_projections(),
+                )
+                self._projections = engine
+            return self._projections
+
+    def query(self) -> QueryAPI:
+        """Cross-session queries over this store's views (``QueryAPI``)."""
+        from .query_api import QueryAPI
+
+        return QueryAPI(self)
 
     @property
     def application(self) -> SessionsApplication:
@@ -472,6 +504,40 @@ class EventSourcedSessionStore:
             "get_events", lambda: self._signal.wait_for(read_unless_closed, wait / 1000)
         )
 
+    def prune_events(self, session_id: str, sequence_numbers: Sequence[int]) -> int:
+        """Delete these log events (and their index rows) of a session; returns how many
+        existed. Sequence numbers of the rest never change and are never reused: the
+        counter stays where it is. An ``EventsPruned`` marker records what went, so read
+        models drop their rows and a replay can show the gap."""
+        _require_id(session_id, "session_id")
+        wanted = sorted({_positive_int(n, "sequence_number") or 0 for n in sequence_numbers})
+
+        def attempt() -> int:
+            stored = self._index.select_log_events(EventQuery(session_id=session_id))
+            present = sorted(set(wanted) & {s.originator_version for s in stored})
+            if not present:
+                return 0
+            previous = self._app.recorder.select_events(pruned_id(session_id), desc=True, limit=1)
+            marker = EventsPruned(
+                originator_id=pruned_id(session_id),
+                originator_version=previous[0].originator_version + 1 if previous else 1,
+                timestamp=utc_now(),
+                session_id=session_id,
+                sequence_numbers=present,
+            )
+            self._save(marker, index=IndexWrite(prune=[(session_id, present)]))
+            return len(present)
+
+        return self._write("prune_events", attempt)
+
+    def get_events_by_ids(self, event_ids: Sequence[str]) -> list[Event]:
+        """Stored events by id, in no particular order; unknown ids are left out."""
+        ids = [_require_id(event_id, "event_id") for event_id in event_ids]
+        return self._guard(
+            "get_events_by_ids",
+            lambda: self._decode(self._index.select_stored_by_event_ids(ids)),
+        )
+
     def get_latest_sequence(self, session_id: str) -> int:
         _require_id(session_id, "session_id")
         return self._guard("get_latest_sequence", lambda: self._index.latest_sequence(session_id))
@@ -486,6 +552,8 @@ class EventSourcedSessionStore:
         self._signal.close()
         if self._change_feed is not None:
             self._change_feed.close()
+        if self._projections is not None:
+            self._projections.views.close()
         self._app.close()
 
     def __enter__(self) -> Self:

@@ -37,6 +37,7 @@ from .session import Session
 
 LOG_PREFIX = "log:"
 TOMBSTONE_PREFIX = "erased:"
+PRUNED_PREFIX = "pruned:"
 
 _Record = TypeVar("_Record", Session, Run)
 
@@ -48,6 +49,10 @@ def log_id(session_id: str) -> str:
 
 def tombstone_id(session_id: str) -> str:
     return TOMBSTONE_PREFIX + session_id
+
+
+def pruned_id(session_id: str) -> str:
+    return PRUNED_PREFIX + session_id
 
 
 @dataclass(frozen=True)
@@ -281,5 +286,19 @@ class SessionErased(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     run_ids: list[str]
 
 
-for _cls in (AgentEventRecorded, SessionErased):
+@dataclass(frozen=True)
+class EventsPruned(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+    """Marker of a pruning: which sequence numbers of a session's log were deleted.
+    Read models drop those rows; replay shows the gap as pruned."""
+
+    TOPIC = "agent_sessions:EventsPruned"
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    session_id: str
+    sequence_numbers: list[int]
+
+
+for _cls in (AgentEventRecorded, SessionErased, EventsPruned):
     register_topic(_cls.TOPIC, _cls)

@@ -110,9 +110,13 @@ class IndexWrite:
     sessions: list[SessionRow] = field(default_factory=list)
     runs: list[RunRow] = field(default_factory=list)
     erase: list[str] = field(default_factory=list)
+    #: (session id, sequence numbers) whose log events and index rows are deleted.
+    prune: list[tuple[str, list[int]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.claims or self.sessions or self.runs or self.erase)
+        return bool(
+            self.events or self.claims or self.sessions or self.runs or self.erase or self.prune
+        )
 
 
 @dataclass(frozen=True, slots=True)

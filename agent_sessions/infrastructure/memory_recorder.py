@@ -69,6 +69,8 @@ class SessionsPOPORecorder(POPOApplicationRecorder):
     def _write_index(self, index: IndexWrite) -> None:
         for session_id in index.erase:
             self._erase(session_id)
+        for session_id, sequences in index.prune:
+            self._prune(session_id, sequences)
         for claim in index.claims:
             self._sequences[claim.session_id] = claim.new
         for row in index.events:
@@ -90,6 +92,20 @@ class SessionsPOPORecorder(POPOApplicationRecorder):
             del self._runs[run_id]
         self._sequences.pop(session_id, None)
         self._sessions.pop(session_id, None)
+
+    def _prune(self, session_id: str, sequences: list[int]) -> None:
+        doomed = set(sequences)
+        positions = self._stored_events_index.get(log_id(session_id), {})
+        for sequence in doomed:
+            if sequence in positions:
+                self._erased.add(positions.pop(sequence))
+        kept = []
+        for row in self._session_events.get(session_id, []):
+            if row.sequence_number in doomed:
+                self._events_by_id.pop(row.event_id, None)
+            else:
+                kept.append(row)
+        self._session_events[session_id] = kept
 
     def select_notifications(
         self,

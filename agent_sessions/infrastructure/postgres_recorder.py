@@ -143,12 +143,13 @@ class Factory(PostgresFactory):
         application_name = self.env.get("POSTGRES_APPLICATION_NAME")
         if application_name:
             self._pool_kwargs()["application_name"] = application_name
+        # libpq options apply to every pooled connection; the pool is not open yet. The
+        # search path puts projections' unqualified view tables in the store's schema.
+        options = [f"-c search_path={checked_identifier(self.datastore.schema)}"]
         statement_timeout = self.env.get("POSTGRES_STATEMENT_TIMEOUT")
         if statement_timeout:
-            # libpq options apply to every pooled connection; the pool is not open yet.
-            self._pool_kwargs()["options"] = (
-                f"-c statement_timeout={int(float(statement_timeout) * 1000)}"
-            )
+            options.append(f"-c statement_timeout={int(float(statement_timeout) * 1000)}")
+        self._pool_kwargs()["options"] = " ".join(options)
 
     def _pool_kwargs(self) -> dict[str, Any]:
         kwargs = self.datastore.pool.kwargs

@@ -117,6 +117,8 @@ class SqlIndex:
         p = self.p
         for session_id in index.erase:
             self._erase(c, session_id)
+        for session_id, sequences in index.prune:
+            self._prune(c, session_id, sequences)
         for claim in index.claims:
             if claim.expected == 0:
                 # A concurrent first append makes this a unique violation, which rolls
@@ -183,6 +185,22 @@ class SqlIndex:
             )
         for table in (self.agent_events, self.runs, self.sequences, self.sessions):
             c.execute(f"DELETE FROM {table} WHERE session_id = {p}", (session_id,))
+
+    def _prune(self, c: SqlCursor, session_id: str, sequences: list[int]) -> None:
+        p = self.p
+        for start in range(0, len(sequences), _CHUNK):
+            chunk = sequences[start : start + _CHUNK]
+            marks = self._marks(len(chunk))
+            c.execute(
+                f"DELETE FROM {self.events_table} WHERE originator_id = {p} "
+                f"AND originator_version IN ({marks})",
+                (log_id(session_id), *chunk),
+            )
+            c.execute(
+                f"DELETE FROM {self.agent_events} WHERE session_id = {p} "
+                f"AND sequence_number IN ({marks})",
+                (session_id, *chunk),
+            )
 
     # reads ----------------------------------------------------------------------------
 

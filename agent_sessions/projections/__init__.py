@@ -1,0 +1,1 @@
+"""Read models over the event log: the projection base, the engine and built-in views."""

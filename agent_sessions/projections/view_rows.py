@@ -1,0 +1,33 @@
+"""Small conversions shared by the built-in views."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ..infrastructure.index_rows import to_micros
+
+
+def micros(iso: str | None) -> int | None:
+    return None if iso is None else to_micros(datetime.fromisoformat(iso))
+
+
+def utc_day(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).date().isoformat()
+
+
+def token_count(usage: Any, key: str) -> int:
+    """Missing or non-numeric counts read as 0; floats are truncated (spec section 3.3)."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return 0
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else json.loads(text)
