@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
+
+from eventsourcing.utils import resolve_topic
 
 from .application.open_store import default_url, open_store
 from .application.store_service import EventSourcedSessionStore
@@ -83,6 +87,33 @@ def _print_session(store: EventSourcedSessionStore, session_id: str) -> None:
         print(f"  #{event.sequence_number:<3} {event.type:<22} [{scope}] {data}")
 
 
+def _projections(store: EventSourcedSessionStore, args: argparse.Namespace) -> None:
+    engine = store.projections
+    for topic in args.projection:
+        engine.register(resolve_topic(topic)())
+    if args.projection_command == "status":
+        for name in engine.names:
+            status = engine.status(name)
+            print(f"{name:<24} position={status.position:<10} lag={status.lag}")
+    elif args.projection_command == "rebuild":
+        applied = engine.rebuild(args.name, progress=_progress_bar)
+        print(f"\nrebuilt {args.name}: {applied} events applied", file=sys.stderr)
+    else:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"following {store.url} with {', '.join(engine.names)}", file=sys.stderr)
+        try:
+            store.run_projections(stop, batch_size=args.batch_size)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+def _progress_bar(name: str, position: int, head: int) -> None:
+    done = position / head if head else 1.0
+    bar = "#" * int(done * 30)
+    print(f"\r{name:<16} [{bar:<30}] {position}/{head}", end="", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agent-sessions", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -93,6 +124,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = commands.add_parser("show", help="print a session, its runs and its events")
     show.add_argument("session_id")
     commands.add_parser("sessions", help="list the stored sessions")
+    projections = commands.add_parser("projections", help="run, rebuild or inspect read models")
+    projection_commands = projections.add_subparsers(dest="projection_command", required=True)
+    for name, text in (
+        ("run", "follow the log and keep every projection up to date until interrupted"),
+        ("status", "print each projection's position and lag"),
+        ("rebuild", "drop a projection's view and replay the whole log into it"),
+    ):
+        sub = projection_commands.add_parser(name, help=text)
+        sub.add_argument(
+            "--projection",
+            action="append",
+            default=[],
+            metavar="MODULE:CLASS",
+            help="also register this Projection subclass (repeatable)",
+        )
+        if name == "rebuild":
+            sub.add_argument("name")
+        if name == "run":
+            sub.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args(argv)
 
     try:
@@ -104,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{len(store.list_sessions())} session(s) in the store")
             elif args.command == "show":
                 _print_session(store, args.session_id)
+            elif args.command == "projections":
+                _projections(store, args)
             elif args.command == "sessions":
                 for session in store.list_sessions():
                     print(

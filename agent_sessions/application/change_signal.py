@@ -40,6 +40,14 @@ class ChangeSignal:
             self._closed = True
             self._condition.notify_all()
 
+    def wait(self, timeout: float) -> None:
+        """Block until the next change, ``timeout`` seconds, or the poll beat."""
+        if self.poll_interval is not None:
+            timeout = min(timeout, self.poll_interval)
+        with self._condition:
+            if not self._closed:
+                self._condition.wait(timeout)
+
     def wait_for(self, query: Callable[[], list[_T]], timeout: float) -> list[_T]:
         """Run ``query`` until it returns something or ``timeout`` seconds pass.
 

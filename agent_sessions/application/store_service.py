@@ -157,6 +157,22 @@ class EventSourcedSessionStore:
                 self._projections = engine
             return self._projections
 
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until events may have been appended (by any process the backend can
+        hear: LISTEN/NOTIFY on PostgreSQL, a poll beat on SQLite) or ``timeout``."""
+        if self._change_feed is not None:
+            self._change_feed.start(self._signal.notify)
+        self._signal.wait(timeout)
+
+    def run_projections(
+        self, stop: threading.Event, *, batch_size: int = 500, idle_wait: float = 1.0
+    ) -> None:
+        """Follow the log with every registered projection until ``stop`` is set: the
+        body of ``agent-sessions projections run``."""
+        self.projections.run_forever(
+            stop, wait_for_change=self.wait_for_change, batch_size=batch_size, idle_wait=idle_wait
+        )
+
     def query(self) -> QueryAPI:
         """Cross-session queries over this store's views (``QueryAPI``)."""
         from .query_api import QueryAPI
