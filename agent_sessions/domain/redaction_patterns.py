@@ -1,0 +1,51 @@
+"""The secret patterns redaction looks for by default (spec section 6.3), by category.
+
+They are Python ``re`` sources; case-insensitive ones carry an inline ``(?i)`` at the
+start, as the spec's rebuild notes recommend. The order matters: patterns are applied one
+after another to the progressively rewritten text, so a specific pattern (an AWS key)
+must come before a generic one that would swallow it (``password=...``).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: ``(category, regex)`` pairs, in the order they are applied.
+DEFAULT_PATTERN_SOURCES: tuple[tuple[str, str], ...] = (
+    ("aws_access_key", r"AKIA[0-9A-Z]{16}"),
+    ("aws_secret_key", r"(?i)aws[_-]?secret[_-]?access[_-]?key\s*[:=]\s*\S+"),
+    ("gcp_api_key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("anthropic_key", r"sk-ant-api\S{20,}"),
+    ("openai_key", r"sk-proj-[a-zA-Z0-9]{20,}"),
+    ("openai_legacy_key", r"sk-[a-zA-Z0-9]{40,}"),
+    ("github_pat", r"ghp_[a-zA-Z0-9]{36}"),
+    ("github_oauth", r"gho_[a-zA-Z0-9]{36}"),
+    ("github_app", r"ghs_[a-zA-Z0-9]{36}"),
+    ("github_refresh", r"ghr_[a-zA-Z0-9]{36}"),
+    ("github_fine_pat", r"github_pat_[a-zA-Z0-9_]{22,}"),
+    ("gitlab_token", r"glpat-[a-zA-Z0-9_-]{20,}"),
+    ("jwt_token", r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    ("bearer_token", r"(?i)(bearer)\s+[a-zA-Z0-9._~+/=-]{20,}"),
+    ("password", r"(?i)(password|passwd|pwd)\s*[:=]\s*\S+"),
+    ("api_key_generic", r"(?i)(api[_-]?key|apikey)\s*[:=]\s*\S+"),
+    ("secret_key", r"(?i)(secret[_-]?key|secretkey)\s*[:=]\s*\S+"),
+    ("access_token", r"(?i)(access[_-]?token|accesstoken)\s*[:=]\s*\S+"),
+    ("auth_token", r"(?i)(auth[_-]?token|authtoken)\s*[:=]\s*\S+"),
+    ("connection_string", r"(?i)(postgres|postgresql|mysql|redis|mongodb|amqp|mssql)://[^\s]+"),
+    # The reference pattern matched the BEGIN line only, leaving the key material in
+    # place. We take the whole block up to its END line, or to the end of the text when
+    # the block was cut off (truncated stderr, a streamed chunk).
+    (
+        "private_key",
+        r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"
+        r"(?:[\s\S]*?-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----|[\s\S]*)",
+    ),
+    (
+        "env_secret",
+        r"(?i)(DATABASE_URL|REDIS_URL|SECRET_KEY_BASE|ENCRYPTION_KEY|PRIVATE_KEY)\s*=\s*\S+",
+    ),
+)
+
+DEFAULT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (category, re.compile(source)) for category, source in DEFAULT_PATTERN_SOURCES
+)
