@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..domain.artifact import Artifact
 from ..domain.errors import (
     AgentSessionsError,
     ErrorCode,
@@ -716,15 +717,14 @@ class QueryAPI:
 
     def _artifacts(self, session_id: str) -> list[dict[str, Any]]:
         """Registry rows of the session, soft-deleted ones included (spec section 3.3).
-        Served by the artifact registry's view when one is registered."""
-        if "artifacts" not in self._engine.names:
-            return []
+        Served by the artifact registry's view."""
 
         def work(view: ViewCursor) -> list[dict[str, Any]]:
             rows = view.execute(
-                "SELECT record FROM view_artifacts WHERE session_id = ? ORDER BY created_us, id",
+                "SELECT record FROM view_artifacts WHERE session_id = ? AND forgotten = 0 "
+                "ORDER BY created_us, id",
                 (session_id,),
             ).fetchall()
-            return [dict(loads(r["record"])) for r in rows]
+            return [Artifact.from_dict(loads(r["record"])).public_dict() for r in rows]
 
         return self._read(work, stale_ok=False)

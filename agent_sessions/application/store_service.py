@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import StoredEvent
 
 from ..domain.aggregates import (
@@ -156,6 +157,25 @@ class EventSourcedSessionStore:
                 )
                 self._projections = engine
             return self._projections
+
+    def save_aggregate(
+        self, aggregate_id: str, change: Callable[[Any], Any], *, operation: str
+    ) -> Any:
+        """Load an aggregate (``None`` when it does not exist), let ``change`` decide
+        what to do with it, and save what it returns, retrying on conflicts. For
+        aggregates other than sessions and runs (the artifact registry's)."""
+
+        def attempt() -> Any:
+            try:
+                aggregate: Any = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                aggregate = None
+            result = change(aggregate)
+            if result is not None and result.pending_events:
+                self._save(result, index=IndexWrite())
+            return result
+
+        return self._write(operation, attempt)
 
     def wait_for_change(self, timeout: float) -> None:
         """Block until events may have been appended (by any process the backend can

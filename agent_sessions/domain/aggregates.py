@@ -30,6 +30,7 @@ from eventsourcing.domain import (
 )
 from eventsourcing.utils import register_topic
 
+from .artifact import Artifact
 from .event import Event
 from .event_types import EventType
 from .run import Run
@@ -39,7 +40,7 @@ LOG_PREFIX = "log:"
 TOMBSTONE_PREFIX = "erased:"
 PRUNED_PREFIX = "pruned:"
 
-_Record = TypeVar("_Record", Session, Run)
+_Record = TypeVar("_Record", Session, Run, Artifact)
 
 
 def log_id(session_id: str) -> str:
@@ -218,6 +219,44 @@ class RunAggregate(RecordAggregate[Run]):
     @classmethod
     def start(cls, run: Run) -> RunAggregate:
         return cls._create(cls.Created, id=run.id, record=run.to_dict())
+
+
+def artifact_stream_id(key: str) -> str:
+    """One stream per artifact key: the stream id is what keeps keys unique."""
+    return "artifact:" + key
+
+
+class ArtifactAggregate(RecordAggregate[Artifact]):
+    """A registry entry. Re-registering a key revises it (the blob was overwritten);
+    ``Forgotten`` removes it from the registry view (orphan clean-up)."""
+
+    TOPIC = "agent_sessions:Artifact"
+    Event = RecordEvent
+    record_type = Artifact
+
+    class Created(RecordCreated):
+        TOPIC = "agent_sessions:Artifact.Registered"
+
+    class SoftDeleted(RecordChanged):
+        TOPIC = "agent_sessions:Artifact.SoftDeleted"
+
+    class Forgotten(RecordChanged):
+        TOPIC = "agent_sessions:Artifact.Forgotten"
+
+    class Revised(RecordChanged):
+        TOPIC = "agent_sessions:Artifact.Revised"
+
+    revised_event = Revised
+    change_events = ((SoftDeleted, frozenset({"deleted_at"})),)
+
+    @classmethod
+    def start(cls, artifact: Artifact) -> ArtifactAggregate:
+        return cls._create(
+            cls.Created, id=artifact_stream_id(artifact.key), record=artifact.to_dict()
+        )
+
+    def forget(self) -> None:
+        self.trigger_event(self.Forgotten, changes={})
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .artifacts_view import ArtifactsView
 from .events_view import EventsView
 from .projection import Projection
 from .runs_view import RunsView
@@ -9,4 +10,4 @@ from .sessions_view import SessionsView
 
 
 def builtin_projections() -> list[Projection]:
-    return [SessionsView(), RunsView(), EventsView()]
+    return [SessionsView(), RunsView(), EventsView(), ArtifactsView()]
