@@ -86,6 +86,7 @@ def _values(value: Any, field: str, allowed: type[StrEnum] | None = None) -> lis
     """A single value or a list, as strings; enum fields are checked against the enum."""
     if value is None:
         return None
+    # A lone string is one value, never a sequence of characters.
     items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
     if not all(isinstance(item, str) for item in items):
         raise ValidationError(f"{field} values must be strings", details={"field": field})
@@ -602,10 +603,10 @@ class QueryAPI:
         where: list[str] = []
         params: list[Any] = []
         for column, values in (
-            ("session_id", _values(list(session_ids or []), "session_ids")),
-            ("run_id", _values(list(run_ids or []), "run_ids")),
+            ("session_id", _values(session_ids, "session_ids")),
+            ("run_id", _values(run_ids, "run_ids")),
             ("type", _values(types, "types", EventType)),
-            ("provider", _values(list(providers or []), "providers")),
+            ("provider", _values(providers, "providers")),
         ):
             if values:
                 clause, extra = _in(column, values)

@@ -42,7 +42,9 @@ def decode_cursor(
     if not isinstance(cursor, str) or not cursor:
         raise _error("Cursor must be a non-empty string")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        # validate=True: the lenient decoder silently drops foreign characters, which
+        # would let "cursor!!!!" page on as if it were "cursor".
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise _error("Cursor is not valid Base64") from None
     try:
