@@ -1,7 +1,11 @@
 """agent-sessions: an event-sourced store for the history of AI agent sessions."""
 
+from .application.event_pipeline import EventPipeline
+from .application.event_stream import stream_session_events
 from .application.open_store import open_store
+from .application.providers import Provider, ProviderError, ProviderResult, ScriptedProvider
 from .application.query_api import QueryAPI
+from .application.session_manager import EventBuffering, RunResult, SessionManager
 from .application.session_store import SessionStore
 from .application.store_service import EventSourcedSessionStore
 from .domain.aggregates import AgentEventRecorded, EventsPruned, SessionErased
@@ -14,8 +18,13 @@ from .domain.errors import (
     ValidationError,
 )
 from .domain.event import Event
+from .domain.event_builder import EventBuilder, EventContext
+from .domain.event_redactor import EventRedactor, RedactionConfig
 from .domain.event_types import EventType
+from .domain.event_validator import EventValidator
 from .domain.execution_result import ExecutionResult
+from .domain.execution_state import ExecutionState
+from .domain.pricing import PricingTable, calculate_cost
 from .domain.run import Run
 from .domain.session import Session
 from .domain.statuses import RunStatus, SessionStatus
@@ -28,24 +37,41 @@ __all__ = [
     "DependencyNotAvailable",
     "ErrorCode",
     "Event",
+    "EventBuffering",
+    "EventBuilder",
+    "EventContext",
+    "EventPipeline",
+    "EventRedactor",
     "EventSourcedSessionStore",
     "EventType",
+    "EventValidator",
     "EventsPruned",
     "ExecutionResult",
+    "ExecutionState",
     "NotFoundError",
+    "PricingTable",
     "Projection",
     "ProjectionEngine",
     "ProjectionStatus",
+    "Provider",
+    "ProviderError",
+    "ProviderResult",
     "QueryAPI",
+    "RedactionConfig",
     "Run",
+    "RunResult",
     "RunStatus",
+    "ScriptedProvider",
     "Session",
     "SessionErased",
+    "SessionManager",
     "SessionStatus",
     "SessionStore",
     "StorageError",
     "ValidationError",
+    "calculate_cost",
     "open_store",
+    "stream_session_events",
     "topics_of",
 ]
 

@@ -152,8 +152,9 @@ class EventRedactor:
     def redact_text(self, text: str, counts: dict[str, int]) -> str:
         """Every pattern in order over the progressively rewritten text."""
         for category, pattern in self.config.compiled:
-            marker = self.config.marker(category)
-            text, found = pattern.subn(lambda _m, marker=marker: marker, text)
+            # Escaped: the marker is literal text, not a template with group references.
+            marker = self.config.marker(category).replace("\\", "\\\\")
+            text, found = pattern.subn(marker, text)
             if found:
                 counts[category] = counts.get(category, 0) + found
         return text

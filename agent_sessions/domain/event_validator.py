@@ -90,14 +90,16 @@ class EventValidator:
                 details={"type": type(candidate).__name__},
             )
         schema_version = candidate.get("schema_version")
+        data: Any = candidate.get("data")
+        metadata: Any = candidate.get("metadata")
         return Event(
             id=candidate.get("id") or new_id("evt"),
             type=candidate.get("type"),  # type: ignore[arg-type]  # Event checks it
             session_id=candidate.get("session_id"),  # type: ignore[arg-type]
             timestamp=parse_iso(candidate.get("timestamp"), "timestamp"),
             run_id=candidate.get("run_id"),
-            data=candidate.get("data") if candidate.get("data") is not None else {},
-            metadata=candidate.get("metadata") if candidate.get("metadata") is not None else {},
+            data={} if data is None else data,
+            metadata={} if metadata is None else metadata,
             schema_version=SCHEMA_VERSION if schema_version is None else schema_version,
             provider=candidate.get("provider"),
             correlation_id=candidate.get("correlation_id"),

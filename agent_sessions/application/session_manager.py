@@ -1,0 +1,775 @@
+"""The agent loop's side of the store: a session's lifecycle and its runs (spec section 11).
+
+``execute_run`` hands the run's input to a provider and records what it emits. Events
+are written in batches while the run goes on (every ``max_events`` events or
+``max_delay_ms`` after the first unwritten one), so a tailing reader sees them live
+without one transaction per streamed token; whatever is still buffered at the end goes
+into the one ``flush`` that also records the run's outcome, atomically.
+
+A store failure during a run does not stop the run: the batch stays buffered, is retried
+with the next one (appends are idempotent by event id), is counted in
+``RunResult.persistence_failures``, and at the latest goes into the final ``flush``. If
+that flush fails, ``execute_run`` raises: the outcome was not recorded, and nothing of
+the finalization is in the store (the run stays ``running``; ``cancel_run`` closes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..domain.errors import AgentSessionsError, ErrorCode, ValidationError
+from ..domain.event import Event
+from ..domain.event_builder import (
+    EventContext,
+    RawEvent,
+    error_payload,
+    run_error,
+)
+from ..domain.event_redactor import RedactionConfig
+from ..domain.event_types import EventType
+from ..domain.execution_result import ExecutionResult
+from ..domain.execution_state import ExecutionState
+from ..domain.pricing import PricingTable
+from ..domain.run import Run
+from ..domain.session import Session
+from ..domain.statuses import RunStatus, SessionStatus
+from .event_pipeline import EventPipeline, guard_store_call
+from .providers import Provider, ProviderError, ProviderResult
+from .session_store import SessionStore
+
+_log = logging.getLogger(__name__)
+
+#: Provider of lifecycle events when neither the run nor the session names one.
+LIFECYCLE_PROVIDER = "session_manager"
+#: Keys of ``provider_metadata`` also kept per provider in the session's metadata.
+_PROVIDER_SESSION_KEYS = ("provider_session_id", "model")
+
+EventCallback = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EventBuffering:
+    """When buffered run events are written: at ``max_events`` events, or
+    ``max_delay_ms`` after the oldest unwritten one (``0``: only by count).
+    ``max_events=1`` writes each event on its own (:meth:`per_event`)."""
+
+    max_events: int = 50
+    max_delay_ms: int = 250
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_events, int) or self.max_events < 1:
+            raise ValidationError("max_events must be a positive integer")
+        if not isinstance(self.max_delay_ms, int) or self.max_delay_ms < 0:
+            raise ValidationError("max_delay_ms must be a non-negative integer")
+
+    @classmethod
+    def per_event(cls) -> EventBuffering:
+        return cls(max_events=1, max_delay_ms=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """How a run ended and what recording it cost. ``errors`` lists every problem met
+    on the way, in order: refused events (counted in ``rejected_events``) and failed
+    writes (``persistence_failures``), whose events were kept and written later."""
+
+    session: Session
+    run: Run
+    events_persisted: int
+    persistence_failures: int = 0
+    rejected_events: int = 0
+    errors: tuple[AgentSessionsError, ...] = ()
+    error: AgentSessionsError | None = None
+
+    @property
+    def status(self) -> RunStatus:
+        return self.run.status
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status is RunStatus.COMPLETED
+
+    @property
+    def output(self) -> dict[str, Any] | None:
+        return self.run.output
+
+
+def _run_cancelled(run_id: str) -> AgentSessionsError:
+    return AgentSessionsError(
+        f"run {run_id} was cancelled", code=ErrorCode.CANCELLED, details={"run_id": run_id}
+    )
+
+
+def _run_closed(run_id: str) -> AgentSessionsError:
+    return AgentSessionsError(
+        f"run {run_id} is finalized and takes no more events",
+        code=ErrorCode.INVALID_OPERATION,
+        details={"run_id": run_id},
+    )
+
+
+class _EventBuffer:
+    """Prepared events of one run waiting to be written, in emit order.
+
+    One lock covers the list and the writes, so batches reach the store in order whether
+    the provider's thread or the timer thread writes them."""
+
+    def __init__(
+        self,
+        pipeline: EventPipeline,
+        buffering: EventBuffering,
+        on_stored: Callable[[list[Event]], None],
+        errors: list[AgentSessionsError],
+    ) -> None:
+        self._pipeline = pipeline
+        self._max_events = buffering.max_events
+        self._delay = buffering.max_delay_ms / 1000
+        self._on_stored = on_stored
+        self._cond = threading.Condition()
+        self._pending: list[Event] = []
+        self._write_at_size = self._max_events
+        self._deadline: float | None = None
+        self._closed: AgentSessionsError | None = None
+        self._timer: threading.Thread | None = None
+        self.persisted = 0
+        self.failures = 0
+        self._errors = errors
+
+    def add(self, event: Event) -> None:
+        with self._cond:
+            if self._closed is not None:
+                closed = self._closed
+                raise AgentSessionsError(closed.message, code=closed.code, details=closed.details)
+            self._pending.append(event)
+            if len(self._pending) >= self._write_at_size:
+                self._write()
+            elif self._delay > 0 and self._deadline is None:
+                self._deadline = time.monotonic() + self._delay
+                self._start_timer()
+                self._cond.notify_all()
+
+    def _write(self) -> None:
+        batch = self._pending
+        try:
+            stored = self._pipeline.persist(batch)
+        except AgentSessionsError as exc:
+            # Kept for the next attempt; not retried on every further event, which
+            # would hammer a store that is down.
+            self.failures += 1
+            self._errors.append(exc)
+            _log.warning("could not write %d run event(s), will retry: %s", len(batch), exc)
+            self._write_at_size = len(batch) + self._max_events
+            self._deadline = time.monotonic() + self._delay if self._delay > 0 else None
+            return
+        self._pending = []
+        self._write_at_size = self._max_events
+        self._deadline = None
+        self.persisted += len(stored)
+        self._on_stored(stored)
+
+    def _start_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Thread(
+                target=self._run_timer, name="agent-sessions-event-buffer", daemon=True
+            )
+            self._timer.start()
+
+    def _run_timer(self) -> None:
+        with self._cond:
+            while self._closed is None:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                elif self._pending:
+                    self._write()
+                else:
+                    self._deadline = None
+
+    def close(self, reason: AgentSessionsError) -> list[Event]:
+        """Stop taking events (``emit`` raises ``reason`` from now on) and hand over the
+        unwritten ones, for the finalizing flush."""
+        with self._cond:
+            if self._closed is None:
+                self._closed = reason
+            pending, self._pending = self._pending, []
+            self._cond.notify_all()
+        # No join: holding the lock above means no write is under way, and the timer
+        # thread sees ``_closed`` before it could start another.
+        return pending
+
+    def restore(self, events: list[Event]) -> None:
+        """Put back events taken by ``close`` whose write failed, for the next taker."""
+        with self._cond:
+            self._pending = events + self._pending
+
+
+def _positive_cost(value: object) -> float | None:
+    """A cost a provider reported, when it is one: ``0`` means "not reported"."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+class _Recording:
+    """What one executing run collects: its buffered events, what its events reveal
+    (provider metadata, a cost the provider reported, turns), and the problems met."""
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: EventPipeline,
+        buffering: EventBuffering,
+        context: EventContext,
+        on_event: EventCallback | None,
+    ) -> None:
+        self.run_id = run_id
+        self.context = context
+        self._pipeline = pipeline
+        self._on_event = on_event
+        self.errors: list[AgentSessionsError] = []
+        self.buffer = _EventBuffer(pipeline, buffering, self.stored, self.errors)
+        self.provider_metadata: dict[str, Any] = {}
+        self.reported_cost: float | None = None
+        self.turns = 0
+        self.rejected = 0
+        self.last_sequence = 0
+
+    def emit(self, raw: RawEvent) -> None:
+        """The provider's ``emit``: prepare now (so a refusal is known at once and the
+        timestamp is the emit time), write with the next batch."""
+        try:
+            event = self._pipeline.prepare(raw, self.context)
+        except AgentSessionsError as exc:
+            # Refused, not dropped unnoticed: counted and returned in the result.
+            self.rejected += 1
+            self.errors.append(exc)
+            _log.warning("run %s: event refused: %s", self.run_id, exc)
+            return
+        self._observe(event)
+        self.buffer.add(event)
+
+    def _observe(self, event: Event) -> None:
+        data = event.data
+        for key in _PROVIDER_SESSION_KEYS:
+            if isinstance(data.get(key), str):
+                self.provider_metadata[key] = data[key]
+        if event.type is EventType.TURN_COMPLETED:
+            self.turns += 1
+        cost = _positive_cost(data.get("total_cost_usd"))
+        if event.type is EventType.RUN_COMPLETED and cost is not None:
+            self.reported_cost = cost
+
+    def stored(self, events: list[Event]) -> None:
+        self.last_sequence = max(self.last_sequence, *(e.sequence_number or 0 for e in events))
+        if self._on_event is None:
+            return
+        for event in events:
+            try:
+                self._on_event(event)
+            except Exception:
+                _log.exception("on_event callback failed for event %s", event.id)
+
+    @property
+    def wants_events(self) -> bool:
+        return self._on_event is not None
+
+
+@dataclass
+class _ActiveRun:
+    """A run executing in this manager, so that ``cancel_run`` can stop it. ``lock``
+    orders finalization against cancellation: whichever takes it first records the
+    outcome, and sets ``final_run``."""
+
+    session: Session
+    run: Run
+    recording: _Recording | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    final_run: Run | None = None
+
+
+def _input_messages(run_input: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The messages a run's input sends: ``messages`` (a list), else ``prompt`` /
+    ``content`` as one user message; other inputs send none."""
+    if not run_input:
+        return []
+    messages = run_input.get("messages")
+    if isinstance(messages, list):
+        return [
+            dict(m) if isinstance(m, Mapping) else {"role": "user", "content": m} for m in messages
+        ]
+    for key in ("prompt", "content"):
+        if isinstance(run_input.get(key), str):
+            return [{"role": "user", "content": run_input[key]}]
+    return []
+
+
+def _with_provider_session(
+    session: Session, provider: str, provider_metadata: Mapping[str, Any]
+) -> Session:
+    """Per-provider session info under ``metadata.provider_sessions[<provider>]``; the
+    old top-level keys are dropped (spec section 1.7)."""
+    metadata = {k: v for k, v in session.metadata.items() if k not in _PROVIDER_SESSION_KEYS}
+    existing = metadata.get("provider_sessions")
+    sessions = dict(existing) if isinstance(existing, Mapping) else {}
+    entry = dict(sessions.get(provider) or {})
+    entry.update(
+        {k: provider_metadata[k] for k in _PROVIDER_SESSION_KEYS if provider_metadata.get(k)}
+    )
+    sessions[provider] = entry
+    return session.replace(metadata={**metadata, "provider_sessions": sessions})
+
+
+class SessionManager:
+    """Runs sessions and their runs against one store and one provider.
+
+    ``pricing`` prices runs whose provider reports no cost (built-in list prices when
+    ``None``); ``redaction`` is the pipeline's default redaction (none when ``None``);
+    ``buffering`` decides when run events are written. Every store call is guarded:
+    failures are ``AgentSessionsError`` with the store's code, or
+    ``storage_connection_failed`` when the store failed without one.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        provider: Provider,
+        *,
+        pricing: PricingTable | Mapping[str, Any] | None = None,
+        redaction: RedactionConfig | None = None,
+        buffering: EventBuffering | None = None,
+        pipeline: EventPipeline | None = None,
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._pipeline = (
+            pipeline if pipeline is not None else EventPipeline(store, redaction=redaction)
+        )
+        self._pricing = PricingTable.coerce(pricing)
+        self._buffering = buffering if buffering is not None else EventBuffering()
+        self._active: dict[str, _ActiveRun] = {}
+        self._active_lock = threading.Lock()
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    @property
+    def provider(self) -> Provider:
+        return self._provider
+
+    @property
+    def pipeline(self) -> EventPipeline:
+        return self._pipeline
+
+    # contexts -------------------------------------------------------------------------
+
+    @staticmethod
+    def _lifecycle_provider(session: Session, run: Run | None) -> str:
+        if run is not None and run.provider:
+            return run.provider
+        provider = session.metadata.get("provider")
+        return provider if isinstance(provider, str) and provider else LIFECYCLE_PROVIDER
+
+    @staticmethod
+    def _context(session: Session, run: Run | None, provider: str) -> EventContext:
+        correlation_id = None
+        for metadata in (run.metadata if run else {}, session.metadata):
+            value = metadata.get("correlation_id")
+            if isinstance(value, str) and value:
+                correlation_id = value
+                break
+        return EventContext(
+            session_id=session.id,
+            run_id=None if run is None else run.id,
+            provider=provider,
+            correlation_id=correlation_id,
+        )
+
+    def _lifecycle_context(self, session: Session, run: Run | None) -> EventContext:
+        return self._context(session, run, self._lifecycle_provider(session, run))
+
+    def _record(
+        self, session: Session, run: Run | None, event_type: EventType, data: Mapping[str, Any]
+    ) -> Event:
+        raw = {"type": event_type, "data": dict(data)}
+        return self._pipeline.process(raw, self._lifecycle_context(session, run))
+
+    def _get_session(self, session_id: str) -> Session:
+        return guard_store_call("get_session", lambda: self._store.get_session(session_id))
+
+    def _get_run(self, run_id: str) -> Run:
+        return guard_store_call("get_run", lambda: self._store.get_run(run_id))
+
+    def _flush(self, result: ExecutionResult) -> None:
+        guard_store_call("flush", lambda: self._store.flush(result))
+
+    # sessions -------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        agent_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        parent_session_id: str | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        """A new pending session, recorded with ``session_created``."""
+        session = Session.new(
+            agent_id=agent_id,
+            id=session_id,
+            parent_session_id=parent_session_id,
+            metadata={**dict(metadata or {}), "provider": self._provider.name},
+            context=context,
+            tags=tags,
+        )
+        guard_store_call("save_session", lambda: self._store.save_session(session))
+        self._record(session, None, EventType.SESSION_CREATED, {"provider": self._provider.name})
+        return session
+
+    def _transition(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        event_type: EventType,
+        data: Mapping[str, Any] | None = None,
+    ) -> Session:
+        session = self._get_session(session_id).with_status(status)
+        guard_store_call("save_session", lambda: self._store.save_session(session))
+        self._record(session, None, event_type, data or {})
+        return session
+
+    def activate_session(self, session_id: str) -> Session:
+        return self._transition(session_id, SessionStatus.ACTIVE, EventType.SESSION_STARTED)
+
+    def complete_session(self, session_id: str) -> Session:
+        return self._transition(session_id, SessionStatus.COMPLETED, EventType.SESSION_COMPLETED)
+
+    def fail_session(
+        self, session_id: str, error: AgentSessionsError | Mapping[str, Any] | str
+    ) -> Session:
+        """Mark the session failed; ``session_failed`` carries the error payload."""
+        session = self._get_session(session_id)
+        data = error_payload(error, provider=self._lifecycle_provider(session, None))
+        return self._transition(session_id, SessionStatus.FAILED, EventType.SESSION_FAILED, data)
+
+    def record_event(
+        self,
+        session_id: str,
+        event_type: EventType | str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> Event:
+        """Any other event through the pipeline (``policy_violation``,
+        ``workspace_snapshot_taken``, ``workspace_diff_computed``, ...)."""
+        session = self._get_session(session_id)
+        run = None if run_id is None else self._get_run(run_id)
+        raw = {"type": event_type, "data": dict(data or {})}
+        return self._pipeline.process(raw, self._lifecycle_context(session, run))
+
+    def record_approval(
+        self,
+        session_id: str,
+        *,
+        tool_name: str,
+        granted: bool,
+        tool_call_id: str | None = None,
+        run_id: str | None = None,
+        reason: str | None = None,
+    ) -> Event:
+        """The user's answer to a ``tool_approval_requested``."""
+        data = {"tool_name": tool_name, "tool_call_id": tool_call_id, "reason": reason}
+        event_type = EventType.TOOL_APPROVAL_GRANTED if granted else EventType.TOOL_APPROVAL_DENIED
+        return self.record_event(
+            session_id,
+            event_type,
+            {k: v for k, v in data.items() if v is not None},
+            run_id=run_id,
+        )
+
+    # runs -----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        session_id: str,
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the spec's field name
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """A pending run of an existing session (``session_not_found`` otherwise)."""
+        run = Run.new(session_id=session_id, input=input, metadata=metadata, id=run_id)
+        guard_store_call("save_run", lambda: self._store.save_run(run))
+        return run
+
+    def run_once(
+        self,
+        session_id: str,
+        input: Mapping[str, Any] | None = None,  # noqa: A002
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        on_event: EventCallback | None = None,
+    ) -> RunResult:
+        run = self.start_run(session_id, input, metadata=metadata)
+        return self.execute_run(run.id, on_event=on_event)
+
+    def execute_run(self, run_id: str, *, on_event: EventCallback | None = None) -> RunResult:
+        """Run a pending run with the provider and record everything it emits.
+
+        ``on_event`` receives each event as stored (redacted, with its sequence number),
+        after it is written; in buffered mode that is when its batch is written, on the
+        thread that writes it.
+
+        Returns the outcome (completed, failed by the provider, or cancelled); raises
+        when the outcome itself could not be recorded.
+        """
+        run = self._get_run(run_id)
+        session = self._get_session(run.session_id)
+        if run.status is not RunStatus.PENDING:
+            raise ValidationError(
+                f"run {run_id} is {run.status.value}; only a pending run can be executed",
+                code=ErrorCode.INVALID_TRANSITION,
+                details={"run_id": run_id, "status": run.status.value},
+            )
+        active = _ActiveRun(session=session, run=run.with_status(RunStatus.RUNNING))
+        with self._active_lock:
+            if run_id in self._active:
+                raise ValidationError(
+                    f"run {run_id} is already executing",
+                    code=ErrorCode.INVALID_TRANSITION,
+                    details={"run_id": run_id},
+                )
+            self._active[run_id] = active
+        try:
+            context = self._context(session, active.run, self._provider.name)
+            recording = _Recording(run_id, self._pipeline, self._buffering, context, on_event)
+            with active.lock:  # a cancel_run meanwhile must not be overwritten
+                if active.final_run is None:
+                    guard_store_call("save_run", lambda: self._store.save_run(active.run))
+                    active.recording = recording
+            if active.recording is None:
+                return self._result(active, recording, _run_cancelled(run_id))
+            return self._execute(active, recording)
+        finally:
+            if active.recording is not None:
+                active.recording.buffer.close(_run_closed(run_id))
+            with self._active_lock:
+                self._active.pop(run_id, None)
+
+    def _execute(self, active: _ActiveRun, recording: _Recording) -> RunResult:
+        run = active.run
+        outcome: ProviderResult | AgentSessionsError
+        try:
+            for message in _input_messages(run.input):
+                recording.emit({"type": EventType.MESSAGE_SENT, "data": message})
+            outcome = self._provider.run(run.input, recording.emit)
+        except AgentSessionsError as exc:
+            outcome = exc
+        except Exception as exc:
+            outcome = ProviderError(
+                f"provider {self._provider.name} failed: {exc}",
+                details={"exception": type(exc).__name__},
+            )
+        with active.lock:
+            if active.final_run is not None:  # cancelled while the provider worked
+                return self._result(active, recording, _run_cancelled(run.id))
+            pending = recording.buffer.close(_run_closed(run.id))
+            if isinstance(outcome, ProviderResult):
+                state = self._completed(active, outcome, recording)
+            else:
+                state = self._failed(active, outcome)
+            for event in pending:
+                state.append_event(event)
+            if state.run.status is RunStatus.FAILED:
+                state.append_event(self._run_failed_event(state))
+            try:
+                self._flush(state.to_result())
+            except AgentSessionsError as exc:
+                exc.details.update(
+                    run_id=run.id,
+                    unrecorded_events=len(state.events),
+                    persistence_failures=recording.buffer.failures,
+                )
+                raise
+            active.session, active.final_run = state.session, state.run
+        recording.buffer.persisted += len(state.events)
+        if recording.wants_events and state.events:
+            self._replay_flushed(state, recording)
+        error = None if isinstance(outcome, ProviderResult) else outcome
+        return self._result(active, recording, error)
+
+    def _completed(
+        self, active: _ActiveRun, result: ProviderResult, observed: _Recording
+    ) -> ExecutionState:
+        name = self._provider.name
+        # Re-read: the session may have changed while the provider worked, and flush
+        # writes the whole record.
+        session = self._get_session(active.session.id)
+        state = ExecutionState.new(session, active.run)
+        state.cache_provider_metadata(observed.provider_metadata)
+        state.cache_provider_metadata(result.provider_metadata)
+        provider_metadata = {"provider": name, **state.provider_metadata}
+        model = provider_metadata.get("model")
+        cost = observed.reported_cost
+        if cost is None:
+            cost = _positive_cost(result.cost_usd)
+        if cost is None:
+            usage = active.run.add_token_usage(result.token_usage).token_usage
+            cost = self._pricing.cost(usage, name, model if isinstance(model, str) else None)
+        turns = observed.turns
+
+        def finish(run: Run) -> Run:
+            run = run.set_output(result.output).add_token_usage(result.token_usage)
+            run = run.with_provider(name, provider_metadata).with_cost(cost)
+            return run.replace(turn_count=run.turn_count + turns).with_metadata(result.metadata)
+
+        state.update_run(finish)
+        state.update_session(lambda s: _with_provider_session(s, name, provider_metadata))
+        return state
+
+    def _failed(self, active: _ActiveRun, error: AgentSessionsError) -> ExecutionState:
+        payload = error_payload(error, provider=self._provider.name)
+        state = ExecutionState.new(self._get_session(active.session.id), active.run)
+        state.update_run(
+            lambda run: run.set_error(run_error(payload)).with_provider(self._provider.name)
+        )
+        return state
+
+    def _run_failed_event(self, state: ExecutionState) -> Event:
+        error = state.run.error or {}
+        payload = error_payload(error, provider=state.run.provider)
+        raw = {"type": EventType.RUN_FAILED, "data": payload}
+        return self._pipeline.prepare(raw, self._lifecycle_context(state.session, state.run))
+
+    def _replay_flushed(self, state: ExecutionState, recording: _Recording) -> None:
+        """Hand ``on_event`` the events that went in with the flush, as stored (flush
+        does not return them, and their sequence numbers are the store's)."""
+        ids = {event.id for event in state.events}
+        try:
+            events = guard_store_call(
+                "get_events",
+                lambda: self._store.get_events(
+                    state.session.id, run_id=state.run.id, after=recording.last_sequence
+                ),
+            )
+        except AgentSessionsError as exc:
+            recording.errors.append(exc)
+            return
+        flushed = [event for event in events if event.id in ids]
+        if flushed:
+            recording.stored(flushed)
+
+    @staticmethod
+    def _result(
+        active: _ActiveRun, recording: _Recording, error: AgentSessionsError | None
+    ) -> RunResult:
+        if active.final_run is None:
+            raise AssertionError("a run result needs the recorded run")
+        buffer = recording.buffer
+        return RunResult(
+            session=active.session,
+            run=active.final_run,
+            events_persisted=buffer.persisted,
+            persistence_failures=buffer.failures,
+            rejected_events=recording.rejected,
+            errors=tuple(recording.errors),
+            error=error,
+        )
+
+    # cancellation and approvals -------------------------------------------------------
+
+    def cancel_run(self, run_id: str, *, reason: str | None = None) -> Run:
+        """Cancel a run: recorded as ``cancelled`` with ``run_cancelled``. A run
+        executing in this manager stops taking events (the provider's ``emit`` raises
+        ``cancelled``) and its buffered events are written with the cancellation.
+        Cancelling a cancelled run returns it; other finished runs are
+        ``invalid_transition``."""
+        data = {"reason": reason} if reason else {}
+        return self._cancel(run_id, data, ())
+
+    def cancel_for_approval(
+        self,
+        run_id: str,
+        *,
+        tool_name: str,
+        policy_name: str,
+        tool_call_id: str | None = None,
+        tool_input: Mapping[str, Any] | None = None,
+        violation_kind: str | None = None,
+    ) -> Run:
+        """Stop the run because a tool call needs a human's approval: ``run_cancelled``
+        (reason ``approval_requested``) then ``tool_approval_requested``, written with
+        the cancelled run in one flush."""
+        request = {
+            "tool_name": tool_name,
+            "tool_call_id": tool_call_id,
+            "tool_input": dict(tool_input) if tool_input is not None else None,
+            "policy_name": policy_name,
+            "violation_kind": violation_kind,
+        }
+        approval = {"type": EventType.TOOL_APPROVAL_REQUESTED, "data": request}
+        return self._cancel(run_id, {"reason": "approval_requested"}, (approval,))
+
+    def _cancel(
+        self, run_id: str, data: Mapping[str, Any], extra: Sequence[Mapping[str, Any]]
+    ) -> Run:
+        with self._active_lock:
+            active = self._active.get(run_id)
+        if active is None:
+            run = self._get_run(run_id)
+            if run.status is RunStatus.CANCELLED:
+                return run
+            if run.is_terminal:
+                raise ValidationError(
+                    f"run {run_id} is {run.status.value} and cannot be cancelled",
+                    code=ErrorCode.INVALID_TRANSITION,
+                    details={"run_id": run_id, "status": run.status.value},
+                )
+            return self._record_cancel(self._get_session(run.session_id), run, [], data, extra)
+        with active.lock:
+            if active.final_run is not None:
+                if active.final_run.status is RunStatus.CANCELLED:
+                    return active.final_run
+                raise ValidationError(
+                    f"run {run_id} is {active.final_run.status.value} and cannot be cancelled",
+                    code=ErrorCode.INVALID_TRANSITION,
+                    details={"run_id": run_id},
+                )
+            recording = active.recording
+            pending = [] if recording is None else recording.buffer.close(_run_cancelled(run_id))
+            try:
+                session = self._get_session(active.session.id)
+                final = self._record_cancel(session, active.run, pending, data, extra)
+            except AgentSessionsError:
+                if recording is not None:  # the run's own finalization writes them
+                    recording.buffer.restore(pending)
+                raise
+            active.session, active.final_run = session, final
+            if recording is not None:
+                recording.buffer.persisted += len(pending)
+            return final
+
+    def _record_cancel(
+        self,
+        session: Session,
+        run: Run,
+        pending: list[Event],
+        data: Mapping[str, Any],
+        extra: Sequence[Mapping[str, Any]],
+    ) -> Run:
+        final = run.with_status(RunStatus.CANCELLED)
+        context = self._lifecycle_context(session, final)
+        raws = [{"type": EventType.RUN_CANCELLED, "data": dict(data)}, *extra]
+        events = pending + self._pipeline.prepare_batch(raws, context)
+        self._flush(ExecutionResult(session=session, run=final, events=events))
+        return final

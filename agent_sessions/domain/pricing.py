@@ -1,0 +1,252 @@
+"""What a run cost, from its token usage and a pricing table (spec section 3.3).
+
+Pure, so that the session manager (at finalization) and cost queries (after the fact, for
+runs stored without a cost) price tokens the same way.
+
+Rates are US dollars **per token**. A table maps a provider name (``Run.provider``) to a
+default rate and per-model rates; a model is priced by its exact name, else by the
+longest model-name prefix in the table (``claude-sonnet-4`` prices
+``claude-sonnet-4-20250514``), else by the provider default. An unknown provider, or no
+provider at all, has no cost (``None``), which callers count as unmapped rather than as
+free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from .errors import ValidationError
+from .run import Run
+
+_RATE_FIELDS = ("input", "output", "cache_read", "cache_creation")
+#: The ``token_usage`` keys priced, and the rate each uses.
+_TOKEN_KEYS = (
+    ("input_tokens", "input"),
+    ("output_tokens", "output"),
+    ("cache_read_tokens", "cache_read"),
+    ("cache_creation_tokens", "cache_creation"),
+)
+
+
+def _rate(value: Any, name: str) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValidationError(f"rate {name} must be a number", details={"field": name})
+    if value < 0:
+        raise ValidationError(f"rate {name} must not be negative", details={"field": name})
+    return float(value)
+
+
+def token_count(usage: Mapping[str, Any], key: str) -> int:
+    """A non-negative integer: floats are truncated, anything else counts as 0."""
+    value = usage.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    return max(int(value), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRates:
+    """Dollars per token. Cache reads and cache writes default to the input rate."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_creation: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if value is not None or name in ("input", "output"):
+                object.__setattr__(self, name, _rate(value, name))
+
+    @classmethod
+    def coerce(cls, value: ModelRates | Mapping[str, Any]) -> ModelRates:
+        if isinstance(value, ModelRates):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError("model rates must be a map of input/output rates")
+        unknown = set(value) - set(_RATE_FIELDS)
+        if unknown:
+            raise ValidationError(
+                f"unknown rate(s): {', '.join(sorted(map(str, unknown)))}",
+                details={"fields": sorted(map(str, unknown))},
+            )
+        return cls(
+            input=value.get("input"),  # type: ignore[arg-type]  # checked in __post_init__
+            output=value.get("output"),  # type: ignore[arg-type]
+            cache_read=value.get("cache_read"),
+            cache_creation=value.get("cache_creation"),
+        )
+
+    def cost(self, token_usage: Mapping[str, Any]) -> float:
+        rates = {
+            "input": self.input,
+            "output": self.output,
+            "cache_read": self.input if self.cache_read is None else self.cache_read,
+            "cache_creation": self.input if self.cache_creation is None else self.cache_creation,
+        }
+        return sum(token_count(token_usage, key) * rates[rate] for key, rate in _TOKEN_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPricing:
+    default: ModelRates | None = None
+    models: Mapping[str, ModelRates] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: ProviderPricing | Mapping[str, Any]) -> ProviderPricing:
+        """Either ``{default?, models?}`` or a flat legacy ``{input, output, ...}``,
+        which becomes the provider default."""
+        if isinstance(value, ProviderPricing):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError("provider pricing must be a map")
+        if "default" not in value and "models" not in value:
+            return cls(default=ModelRates.coerce(value))
+        unknown = set(value) - {"default", "models"}
+        if unknown:
+            raise ValidationError(
+                f"unknown provider pricing key(s): {', '.join(sorted(map(str, unknown)))}",
+                details={"fields": sorted(map(str, unknown))},
+            )
+        default = value.get("default")
+        models = value.get("models") or {}
+        if not isinstance(models, Mapping):
+            raise ValidationError("models must be a map of model name to rates")
+        return cls(
+            default=None if default is None else ModelRates.coerce(default),
+            models={str(name): ModelRates.coerce(rates) for name, rates in models.items()},
+        )
+
+    def rates_for(self, model: str | None) -> ModelRates | None:
+        if model:
+            exact = self.models.get(model)
+            if exact is not None:
+                return exact
+            prefixes = [name for name in self.models if model.startswith(name)]
+            if prefixes:
+                return self.models[max(prefixes, key=len)]
+        return self.default
+
+
+@dataclass(frozen=True, slots=True)
+class PricingTable:
+    providers: Mapping[str, ProviderPricing] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: PricingTable | Mapping[str, Any] | None) -> PricingTable:
+        """A table, a mapping of provider name to pricing (flat legacy entries
+        included), or ``None`` for the built-in :data:`DEFAULT_PRICING`."""
+        if value is None:
+            return DEFAULT_PRICING
+        if isinstance(value, PricingTable):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError("a pricing table must be a map of provider to pricing")
+        return cls({str(name): ProviderPricing.coerce(p) for name, p in value.items()})
+
+    def rates_for(self, provider: str | None, model: str | None) -> ModelRates | None:
+        pricing = self.providers.get(provider) if provider else None
+        return None if pricing is None else pricing.rates_for(model)
+
+    def cost(
+        self, token_usage: Mapping[str, Any], provider: str | None, model: str | None
+    ) -> float | None:
+        rates = self.rates_for(provider, model)
+        return None if rates is None else rates.cost(token_usage)
+
+
+def calculate_cost(
+    token_usage: Mapping[str, Any],
+    provider: str | None,
+    model: str | None,
+    table: PricingTable | Mapping[str, Any] | None = None,
+) -> float | None:
+    """The cost of these tokens, or ``None`` when the table has no rate for them."""
+    return PricingTable.coerce(table).cost(token_usage, provider, model)
+
+
+def default_pricing_table() -> PricingTable:
+    """The built-in table (:data:`DEFAULT_PRICING`)."""
+    return DEFAULT_PRICING
+
+
+def run_cost(run: Run, table: PricingTable | Mapping[str, Any] | None = None) -> float | None:
+    """The run's recorded ``cost_usd``, else its cost computed from its token usage,
+    provider and ``provider_metadata["model"]``; ``None`` when neither is known."""
+    if run.cost_usd is not None:
+        return run.cost_usd
+    model = run.provider_metadata.get("model")
+    return calculate_cost(
+        run.token_usage, run.provider, model if isinstance(model, str) else None, table
+    )
+
+
+def _per_million(
+    input: float,  # noqa: A002 - the rate's name
+    output: float,
+    cache_read: float | None = None,
+    cache_creation: float | None = None,
+) -> dict[str, float]:
+    rates = {
+        "input": input,
+        "output": output,
+        "cache_read": cache_read,
+        "cache_creation": cache_creation,
+    }
+    return {name: value / 1_000_000 for name, value in rates.items() if value is not None}
+
+
+_ANTHROPIC = {
+    "default": _per_million(3.0, 15.0, 0.30, 3.75),
+    "models": {
+        "claude-opus-4": _per_million(15.0, 75.0, 1.50, 18.75),
+        "claude-opus-4-5": _per_million(5.0, 25.0, 0.50, 6.25),
+        "claude-sonnet-4": _per_million(3.0, 15.0, 0.30, 3.75),
+        "claude-haiku-4": _per_million(1.0, 5.0, 0.10, 1.25),
+        "claude-3-7-sonnet": _per_million(3.0, 15.0, 0.30, 3.75),
+        "claude-3-5-sonnet": _per_million(3.0, 15.0, 0.30, 3.75),
+        "claude-3-5-haiku": _per_million(0.80, 4.0, 0.08, 1.0),
+    },
+}
+_OPENAI = {
+    "default": _per_million(2.50, 10.0, 1.25),
+    "models": {
+        "gpt-4o": _per_million(2.50, 10.0, 1.25),
+        "gpt-4o-mini": _per_million(0.15, 0.60, 0.075),
+        "gpt-4.1": _per_million(2.0, 8.0, 0.50),
+        "gpt-4.1-mini": _per_million(0.40, 1.60, 0.10),
+        "gpt-5": _per_million(1.25, 10.0, 0.125),
+        "gpt-5-mini": _per_million(0.25, 2.0, 0.025),
+        "o3": _per_million(2.0, 8.0, 0.50),
+        "o4-mini": _per_million(1.10, 4.40, 0.275),
+    },
+}
+_GEMINI = {
+    "default": _per_million(1.25, 10.0),
+    "models": {
+        "gemini-2.5-pro": _per_million(1.25, 10.0),
+        "gemini-2.5-flash": _per_million(0.30, 2.50),
+        "gemini-2.0-flash": _per_million(0.10, 0.40),
+    },
+}
+
+#: List prices as the vendors published them in 2025, for estimates; pass your own table
+#: for anything you bill on. Each vendor is listed under its API name and under the name
+#: of the reference library's adapter for it (``claude``, ``codex``).
+DEFAULT_PRICING = PricingTable.coerce(
+    {
+        "anthropic": _ANTHROPIC,
+        "claude": _ANTHROPIC,
+        "openai": _OPENAI,
+        "codex": _OPENAI,
+        "gemini": _GEMINI,
+        "google": _GEMINI,
+    }
+)
