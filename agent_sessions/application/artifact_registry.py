@@ -25,13 +25,26 @@ if TYPE_CHECKING:
 class StoredBlob(Protocol):
     """What an artifact store reports about a blob it wrote (``ArtifactRef``)."""
 
-    key: str
-    byte_size: int
-    checksum_sha256: str
-    content_type: str | None
-    storage_backend: str
-    storage_ref: str
-    metadata: dict[str, Any]
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def byte_size(self) -> int: ...
+
+    @property
+    def checksum_sha256(self) -> str: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def storage_backend(self) -> str: ...
+
+    @property
+    def storage_ref(self) -> str: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

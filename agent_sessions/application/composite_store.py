@@ -20,6 +20,7 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from .artifact_registry import ArtifactRegistry, StoredBlob
+from .maintenance import Maintenance
 from .store_service import EventSourcedSessionStore
 
 
@@ -101,6 +102,11 @@ class CompositeSessionStore:
         except Exception as exc:
             raise _artifact_failure("delete_artifact", exc) from exc
         self.registry.soft_delete(key)
+
+    def maintenance(self, **options: Any) -> Maintenance:
+        """Maintenance that also deletes the blobs of orphaned artifacts."""
+        options.setdefault("artifact_store", self.artifact_store)
+        return self.session_store.maintenance(**options)
 
     # the SessionStore port ------------------------------------------------------------
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..domain.errors import DependencyNotAvailable, ErrorCode, StorageError, ValidationError
 from ..infrastructure.storage_errors import classify, translate
+from .composite_store import ArtifactBackend, CompositeSessionStore
 from .sessions_app import SessionsApplication
 from .store_service import EventSourcedSessionStore
 
@@ -24,7 +25,29 @@ def default_url() -> str:
     return os.environ.get("AGENT_SESSIONS_URL") or DEFAULT_URL
 
 
-def open_store(url: str | None = None, **options: Any) -> EventSourcedSessionStore:
+@overload
+def open_store(
+    url: str | None = None, *, artifacts: None = None, **options: Any
+) -> EventSourcedSessionStore: ...
+
+
+@overload
+def open_store(
+    url: str | None = None,
+    *,
+    artifacts: str | ArtifactBackend,
+    artifact_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> CompositeSessionStore: ...
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    artifacts: str | ArtifactBackend | None = None,
+    artifact_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> EventSourcedSessionStore | CompositeSessionStore:
     """Open (creating when needed) the store named by ``url``:
 
     * ``memory://`` — in this process only;
@@ -42,7 +65,49 @@ def open_store(url: str | None = None, **options: Any) -> EventSourcedSessionSto
     ``connect_timeout`` (seconds, default 5), ``statement_timeout`` (seconds, default
     none), ``application_name`` (shown in ``pg_stat_activity``, default
     ``agent-sessions``).
+
+    ``artifacts`` adds an artifact store and returns a ``CompositeSessionStore``:
+    ``"file:///abs/root"`` (or ``"file://relative/root"``), ``"s3://bucket/prefix/"``, or
+    any ``ArtifactStore`` object. ``artifact_options`` go to the artifact store (for S3:
+    ``endpoint_url``, ``region_name``, ``client``, ``multipart_threshold``, ...).
     """
+    store = _session_store(url, **options)
+    if artifacts is None:
+        return store
+    try:
+        backend = (
+            artifact_store_for(artifacts, **(artifact_options or {}))
+            if isinstance(artifacts, str)
+            else artifacts
+        )
+    except BaseException:
+        store.close()
+        raise
+    return CompositeSessionStore(store, backend)
+
+
+def artifact_store_for(url: str, **options: Any) -> ArtifactBackend:
+    """The artifact store named by ``file://`` or ``s3://`` URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        from ..artifacts.file_store import FileArtifactStore
+
+        root = unquote(parts.netloc + parts.path)
+        return FileArtifactStore(root, **options)
+    if scheme == "s3":
+        from ..artifacts.s3_store import S3ArtifactStore
+
+        if not parts.netloc:
+            raise ValidationError("an S3 URL names a bucket: s3://bucket/prefix/")
+        return S3ArtifactStore(parts.netloc, prefix=unquote(parts.path.lstrip("/")), **options)
+    raise ValidationError(
+        f"unsupported artifact store URL: {url!r} (expected file:///root or s3://bucket/prefix)",
+        details={"url": url},
+    )
+
+
+def _session_store(url: str | None, **options: Any) -> EventSourcedSessionStore:
     url = url or default_url()
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":

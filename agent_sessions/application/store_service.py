@@ -71,6 +71,7 @@ from .change_signal import ChangeFeed, ChangeSignal
 from .sessions_app import SessionsApplication
 
 if TYPE_CHECKING:
+    from .maintenance import Maintenance
     from .query_api import QueryAPI
 
 _T = TypeVar("_T")
@@ -192,6 +193,12 @@ class EventSourcedSessionStore:
         self.projections.run_forever(
             stop, wait_for_change=self.wait_for_change, batch_size=batch_size, idle_wait=idle_wait
         )
+
+    def maintenance(self, **options: Any) -> Maintenance:
+        """Retention and health checks over this store (``Maintenance``)."""
+        from .maintenance import Maintenance
+
+        return Maintenance(self, **options)
 
     def query(self) -> QueryAPI:
         """Cross-session queries over this store's views (``QueryAPI``)."""
@@ -318,7 +325,10 @@ class EventSourcedSessionStore:
         _require_id(session_id, "session_id")
 
         def attempt() -> None:
-            if not self._index.existing_session_ids([session_id]):
+            # Nothing to erase: no session row and no events left behind by one.
+            if not self._index.existing_session_ids(
+                [session_id]
+            ) and not self._index.latest_sequence(session_id):
                 return
             run_ids = self._index.select_run_ids(session_id, status=None, limit=None, offset=0)
             previous = self._app.recorder.select_events(
@@ -434,7 +444,10 @@ class EventSourcedSessionStore:
     def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
         """Steps 2-3 and 6 of DESIGN.md section 2: de-duplicate, claim sequences, and
         line up the results in input order."""
-        unique = list({event.id: event for event in reversed(batch)}.values())[::-1]
+        first_by_id: dict[str, Event] = {}
+        for event in batch:
+            first_by_id.setdefault(event.id, event)  # first occurrence wins, in input order
+        unique = list(first_by_id.values())
         stored = {
             e.id: e
             for e in self._decode(

@@ -17,6 +17,7 @@ replay of stored events.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,10 @@ TOMBSTONE_PREFIX = "erased:"
 PRUNED_PREFIX = "pruned:"
 
 _Record = TypeVar("_Record", Session, Run, Artifact)
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def log_id(session_id: str) -> str:
@@ -109,7 +114,12 @@ class RecordAggregate(BaseAggregate[str], Generic[_Record]):
         """Trigger one event per kind of difference between ``new`` and the current record."""
         old_map = self.record.to_dict()
         new_map = new.to_dict()
-        changed = {key: value for key, value in new_map.items() if old_map.get(key) != value}
+        # Compared as JSON: Python's True == 1 == 1.0 would hide a real change of value.
+        changed = {
+            key: value
+            for key, value in new_map.items()
+            if key not in old_map or _as_json(old_map[key]) != _as_json(value)
+        }
         changed.pop("id", None)
         for event_class, fields in self.planned_events(changed):
             self.trigger_event(event_class, changes=fields)

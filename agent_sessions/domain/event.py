@@ -96,8 +96,9 @@ class Event:
             type=coerce_event_type(type),
             session_id=session_id,
             run_id=run_id,
-            data=dict(data) if data is not None else {},
-            metadata=dict(metadata or {}),
+            # Passed as given: the constructor refuses non-maps with validation_error.
+            data=data if data is not None else {},  # type: ignore[arg-type]
+            metadata=metadata if metadata is not None else {},  # type: ignore[arg-type]
             timestamp=timestamp if timestamp is not None else utc_now(),
             provider=provider,
             correlation_id=correlation_id,

@@ -106,8 +106,9 @@ class Run:
         return cls(
             id=id if id is not None else new_id("run"),
             session_id=session_id,
-            input=dict(input) if input is not None else None,
-            metadata=dict(metadata or {}),
+            # Passed as given: the constructor refuses non-maps with validation_error.
+            input=input,  # type: ignore[arg-type]
+            metadata=metadata if metadata is not None else {},  # type: ignore[arg-type]
         )
 
     def replace(self, **changes: Any) -> Self:

@@ -81,9 +81,11 @@ class Session:
             id=id if id is not None else new_id("ses"),
             agent_id=agent_id,
             parent_session_id=parent_session_id,
-            metadata=dict(metadata or {}),
-            context=dict(context or {}),
-            tags=tuple(tags or ()),
+            # Passed as given: the constructor refuses non-maps and non-lists with
+            # validation_error, which dict()/tuple() here would pre-empt or hide.
+            metadata=metadata if metadata is not None else {},  # type: ignore[arg-type]
+            context=context if context is not None else {},  # type: ignore[arg-type]
+            tags=tags if tags is not None else (),  # type: ignore[arg-type]
             created_at=now,
             updated_at=now,
         )

@@ -159,3 +159,27 @@ class IndexReader(Protocol):
     ) -> list[str]: ...
 
     def select_active_run_id(self, session_id: str) -> str | None: ...
+
+    def index_health(self) -> IndexHealth: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHealth:
+    """What a health check finds wrong in the index tables (all empty when healthy).
+
+    Sequence mismatches are raw: a counter above the highest remaining sequence is
+    also what pruning the newest events leaves, which the caller tells apart by the
+    ``EventsPruned`` markers.
+    """
+
+    #: ``agent_events`` rows whose session has no session row.
+    orphaned_event_rows: int
+    #: ``run_index`` rows whose session has no session row.
+    orphaned_run_rows: int
+    #: Sessions with a counter row but no session row.
+    orphaned_counters: list[str]
+    #: ``(session id, counter, highest indexed sequence)`` of sessions with events whose
+    #: counter differs (a missing counter reads as 0).
+    sequence_mismatches: list[tuple[str, int, int]]
+    #: ``(session id, index rows without a log event, log events without an index row)``.
+    log_mismatches: list[tuple[str, int, int]]

@@ -19,8 +19,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from ..domain.aggregates import log_id
-from .index_rows import AgentEventRow, EventQuery, IndexWrite, RunRow, SessionRow
+from ..domain.aggregates import LOG_PREFIX, log_id
+from .index_rows import AgentEventRow, EventQuery, IndexHealth, IndexWrite, RunRow, SessionRow
 
 
 class SessionsPOPORecorder(POPOApplicationRecorder):
@@ -217,6 +217,38 @@ class SessionsPOPORecorder(POPOApplicationRecorder):
         if not running:
             return None
         return max(running, key=lambda r: (r.started_us, r.run_id)).run_id
+
+    def index_health(self) -> IndexHealth:
+        with self._database_lock:
+            sessions = self._sessions
+            logged_sessions = {
+                originator_id.removeprefix(LOG_PREFIX)
+                for originator_id, positions in self._stored_events_index.items()
+                if originator_id.startswith(LOG_PREFIX) and positions
+            }
+            mismatches: list[tuple[str, int, int]] = []
+            log_mismatches: list[tuple[str, int, int]] = []
+            for session_id in sorted(logged_sessions | set(self._session_events)):
+                indexed = {row.sequence_number for row in self._session_events.get(session_id, [])}
+                logged = set(self._stored_events_index.get(log_id(session_id), {}))
+                counter = self._sequences.get(session_id, 0)
+                if indexed and counter != max(indexed):
+                    mismatches.append((session_id, counter, max(indexed)))
+                if indexed != logged:
+                    log_mismatches.append(
+                        (session_id, len(indexed - logged), len(logged - indexed))
+                    )
+            return IndexHealth(
+                orphaned_event_rows=sum(
+                    len(rows) for sid, rows in self._session_events.items() if sid not in sessions
+                ),
+                orphaned_run_rows=sum(
+                    1 for r in self._runs.values() if r.session_id not in sessions
+                ),
+                orphaned_counters=sorted(sid for sid in self._sequences if sid not in sessions),
+                sequence_mismatches=mismatches,
+                log_mismatches=log_mismatches,
+            )
 
 
 def _page(ids: list[str], limit: int | None, offset: int) -> list[str]:

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ..domain.aggregates import log_id
-from .index_rows import EventQuery, IndexWrite
+from ..domain.aggregates import LOG_PREFIX, log_id
+from .index_rows import EventQuery, IndexHealth, IndexWrite
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 500  # ids per IN (...) list: far below either database's parameter limit
@@ -341,6 +341,54 @@ class SqlIndex:
         row = c.fetchone()
         return None if row is None else str(row["run_id"])
 
+    def index_health(self, c: SqlCursor) -> IndexHealth:
+        """Whole-table scans (health checks are rare); only problems come back."""
+        p = self.p
+        no_session = (
+            f"NOT EXISTS (SELECT 1 FROM {self.sessions} s WHERE s.session_id = t.session_id)"
+        )
+        counts = []
+        for table in (self.agent_events, self.runs):
+            c.execute(f"SELECT COUNT(*) AS n FROM {table} t WHERE {no_session}")
+            counts.append(int(c.fetchone()["n"]))
+        c.execute(f"SELECT t.session_id FROM {self.sequences} t WHERE {no_session} ORDER BY 1")
+        orphaned_counters = [str(row["session_id"]) for row in c.fetchall()]
+        c.execute(
+            "SELECT m.session_id, COALESCE(q.last_sequence, 0) AS counter, m.top FROM "
+            f"(SELECT session_id, MAX(sequence_number) AS top FROM {self.agent_events} "
+            f"GROUP BY session_id) m LEFT JOIN {self.sequences} q ON q.session_id = m.session_id "
+            "WHERE q.last_sequence IS NULL OR q.last_sequence <> m.top ORDER BY 1"
+        )
+        mismatches = [
+            (str(r["session_id"]), int(r["counter"]), int(r["top"])) for r in c.fetchall()
+        ]
+        c.execute(
+            f"SELECT a.session_id, COUNT(*) AS n FROM {self.agent_events} a WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {self.events_table} e WHERE e.originator_id = "
+            f"{self._log_id_sql('a.session_id')} AND e.originator_version = a.sequence_number) "
+            "GROUP BY a.session_id"
+        )
+        unlogged = {str(r["session_id"]): int(r["n"]) for r in c.fetchall()}
+        session_of = f"substr(e.originator_id, {len(LOG_PREFIX) + 1})"
+        c.execute(
+            f"SELECT {session_of} AS session_id, COUNT(*) AS n FROM {self.events_table} e "
+            f"WHERE substr(e.originator_id, 1, {len(LOG_PREFIX)}) = {p} AND NOT EXISTS "
+            f"(SELECT 1 FROM {self.agent_events} a WHERE a.session_id = {session_of} "
+            f"AND a.sequence_number = e.originator_version) GROUP BY {session_of}",
+            (LOG_PREFIX,),
+        )
+        unindexed = {str(r["session_id"]): int(r["n"]) for r in c.fetchall()}
+        return IndexHealth(
+            orphaned_event_rows=counts[0],
+            orphaned_run_rows=counts[1],
+            orphaned_counters=orphaned_counters,
+            sequence_mismatches=mismatches,
+            log_mismatches=[
+                (session_id, unlogged.get(session_id, 0), unindexed.get(session_id, 0))
+                for session_id in sorted(unlogged.keys() | unindexed.keys())
+            ],
+        )
+
 
 class SqlIndexReads:
     """The :class:`~.index_rows.IndexReader` reads for recorders over a SQL datastore.
@@ -409,4 +457,8 @@ class SqlIndexReads:
 
     def select_active_run_id(self, session_id: str) -> str | None:
         result: str | None = self._read(self.index.select_active_run_id, session_id)
+        return result
+
+    def index_health(self) -> IndexHealth:
+        result: IndexHealth = self._read(self.index.index_health)
         return result
