@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from agent_sessions import AgentSessionsError
 from agent_sessions.artifacts import ArtifactStore, FileArtifactStore
 from agent_sessions.artifacts.file_store import file_name
-from agent_sessions.artifacts.store_contract import ArtifactStoreContract
+from agent_sessions.testing.artifact_contract import ArtifactStoreContract
 
 SPAWN = multiprocessing.get_context("spawn")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,32}_[0-9a-f]{64}")

@@ -22,7 +22,7 @@ from s3_server import CREDENTIALS, free_port, s3_client, s3_endpoint
 
 from agent_sessions import AgentSessionsError
 from agent_sessions.artifacts import ArtifactStore, S3ArtifactStore
-from agent_sessions.artifacts.store_contract import ArtifactStoreContract
+from agent_sessions.testing.artifact_contract import ArtifactStoreContract
 
 __all__ = ["s3_endpoint"]  # the fixture, imported so that pytest finds it here
 

@@ -11,9 +11,11 @@ writes their own store can hold it to the same contract as the built-in backends
             with MyStore() as store:
                 yield store
 
+``ArtifactStoreContract`` does the same for ``ArtifactStore`` implementations.
 Importing this package requires ``pytest``.
 """
 
+from .artifact_contract import ArtifactStoreContract
 from .contract import SessionStoreContract
 
-__all__ = ["SessionStoreContract"]
+__all__ = ["ArtifactStoreContract", "SessionStoreContract"]

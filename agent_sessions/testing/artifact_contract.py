@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..artifacts.artifact_input import MAX_KEY_BYTES
+from ..artifacts.artifact_store import ArtifactStore
 from ..domain.errors import AgentSessionsError
-from .artifact_input import MAX_KEY_BYTES
-from .artifact_store import ArtifactStore
 
 #: Keys that would escape a directory or confuse a path if used as one.
 PATH_LIKE_KEYS = (
