@@ -113,6 +113,10 @@ def _order(value: Any, orders: dict[str, tuple[str, str]], default: str) -> str:
     return value if isinstance(value, str) and value in orders else default
 
 
+def _where(clauses: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
 def _in(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
@@ -224,7 +228,7 @@ class QueryAPI:
             )
 
         def work(view: ViewCursor) -> SessionPage:
-            base = " WHERE " + " AND ".join(where) if where else ""
+            base = _where(where)
             if wanted_tags:
                 rows = view.execute(
                     f"SELECT session_id, {column} AS sort_value, record FROM view_sessions"
@@ -244,7 +248,7 @@ class QueryAPI:
                 if after is not None:
                     page_where.append(_keyset(column, direction, "session_id"))
                     page_params += [after[0], after[0], after[1]]
-                clause = " WHERE " + " AND ".join(page_where) if page_where else ""
+                clause = _where(page_where)
                 page = view.execute(
                     f"SELECT session_id, {column} AS sort_value, record FROM view_sessions"
                     f"{clause} ORDER BY {column} {direction}, session_id {direction} LIMIT ?",
@@ -401,7 +405,7 @@ class QueryAPI:
                 if after is not None:
                     page_where.append(_keyset(column, direction, "run_id"))
                     page_params += [after[0], after[0], after[1]]
-            clause = " WHERE " + " AND ".join(page_where) if page_where else ""
+            clause = _where(page_where)
             rows = view.execute(
                 f"SELECT run_id, started_us, record FROM view_runs{clause} "
                 f"ORDER BY {ordering} LIMIT ?",
@@ -436,7 +440,7 @@ class QueryAPI:
         )
 
         def work(view: ViewCursor) -> UsageSummary:
-            clause = " WHERE " + " AND ".join(where) if where else ""
+            clause = _where(where)
             rows = view.execute(
                 "SELECT COALESCE(provider, 'unknown') AS provider, COUNT(*) AS run_count, "
                 "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
@@ -487,7 +491,7 @@ class QueryAPI:
                 params.append(value)
 
         def work(view: ViewCursor) -> list[DailyUsage]:
-            clause = " WHERE " + " AND ".join(where) if where else ""
+            clause = _where(where)
             rows = view.execute(
                 "SELECT day, provider, model, run_count, input_tokens, output_tokens, "
                 f"total_tokens, cost_usd FROM view_usage_daily{clause} "
@@ -537,7 +541,7 @@ class QueryAPI:
         )
 
         def work(view: ViewCursor) -> CostSummary:
-            clause = " WHERE " + " AND ".join(where) if where else ""
+            clause = _where(where)
             rows = view.execute(
                 "SELECT provider, model, input_tokens, output_tokens, cache_read_tokens, "
                 f"cache_creation_tokens, cost_usd FROM view_runs{clause}",
@@ -653,7 +657,7 @@ class QueryAPI:
             params += [after[0], after[0], after[1]]
 
         def work(view: ViewCursor) -> list[Any]:
-            clause = " WHERE " + " AND ".join(where) if where else ""
+            clause = _where(where)
             return view.execute(
                 f"SELECT event_id, {column} AS sort_value FROM view_events{clause} "
                 f"ORDER BY {column} {direction}, event_id {direction} LIMIT ?",
@@ -690,7 +694,7 @@ class QueryAPI:
         )
 
         def work(view: ViewCursor) -> int:
-            clause = " WHERE " + " AND ".join(where) if where else ""
+            clause = _where(where)
             row = view.execute(f"SELECT COUNT(*) AS n FROM view_events{clause}", params)
             return int(row.fetchone()["n"])
 
