@@ -78,6 +78,40 @@ def time_bare(env: dict[str, str], batches: int, size: int) -> list[float]:
     return timings
 
 
+def _postgres_rows(url: str, n: int, size: int) -> list[tuple[str, list[float], list[float]]]:
+    """Both measurements in a throwaway schema, dropped afterwards."""
+    try:
+        import psycopg
+    except ImportError:
+        return []
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=2)
+    except psycopg.Error:
+        print(f"(PostgreSQL at {url} does not answer: skipped)")
+        return []
+    parts = psycopg.conninfo.conninfo_to_dict(url)
+    try:
+        ours = time_store(f"{url}?schema={schema}", n, size)
+        bare = time_bare(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
+                "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
+                "POSTGRES_PORT": str(parts.get("port", "5432")),
+                "POSTGRES_USER": str(parts.get("user", "postgres")),
+                "POSTGRES_PASSWORD": str(parts.get("password", "")),
+                "POSTGRES_SCHEMA": schema,
+            },
+            n,
+            size,
+        )
+        return [("postgresql", ours, bare)]
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
 def window(timings: list[float], at: int, width: int = 5) -> float:
     """Median of up to ``width`` batches around index ``at``, in milliseconds."""
     lo = max(0, min(at - width // 2, len(timings) - width))
@@ -88,6 +122,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="a PostgreSQL server to include (skipped when it does not answer; '' to skip)",
+    )
     args = parser.parse_args()
     n, size = args.batches, args.batch_size
 
@@ -111,6 +150,9 @@ def main() -> None:
                 ),
             ),
         ]
+
+    if args.pg_url:
+        rows.extend(_postgres_rows(args.pg_url, n, size))
 
     print(f"append_events: {n} batches of {size} events into one session (ms per batch)")
     header = (
