@@ -21,6 +21,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from pg_server import configured_url, fresh_schema, missing_server, with_options
 
 from agent_sessions import (
     AgentSessionsError,
@@ -187,8 +189,17 @@ class StoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmpdir: str | None = None
+        self.pg_schema: ExitStack | None = None
         if self.backend == "memory":
             self.store = open_store("memory://")
+        elif self.backend == "postgres":
+            server = configured_url()
+            if server is None:
+                missing_server("the PostgreSQL state machine needs a server")
+            assert server is not None
+            self.pg_schema = ExitStack()
+            schema = self.pg_schema.enter_context(fresh_schema(server))
+            self.store = open_store(with_options(server, schema=schema, pool_size=2))
         else:
             self.tmpdir = tempfile.mkdtemp(prefix="agent_sessions_stateful_")
             path = str(Path(self.tmpdir, "store.db").resolve())
@@ -199,6 +210,8 @@ class StoreMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.store.close()
+        if self.pg_schema is not None:
+            self.pg_schema.close()
         if self.tmpdir is not None:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
@@ -511,6 +524,17 @@ TestMemoryStoreAgainstModel.settings = MACHINE_SETTINGS
 
 TestSQLiteStoreAgainstModel = SQLiteStoreMachine.TestCase
 TestSQLiteStoreAgainstModel.settings = MACHINE_SETTINGS
+
+
+class PostgresStoreMachine(StoreMachine):
+    """A fresh schema per example on the real server (issue 3: the whole contract
+    suite, state machine included, runs on PostgreSQL)."""
+
+    backend = "postgres"
+
+
+TestPostgresStoreAgainstModel = PostgresStoreMachine.TestCase
+TestPostgresStoreAgainstModel.settings = settings(MACHINE_SETTINGS, max_examples=25)
 
 
 # Deterministic cases of what the machine checks at random, so that a regression fails
