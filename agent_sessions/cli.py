@@ -18,57 +18,43 @@ from typing import Any
 from eventsourcing.utils import resolve_topic
 
 from .application.open_store import default_url, open_store
+from .application.providers import ScriptedProvider
+from .application.session_manager import EventBuffering, SessionManager
 from .application.store_service import EventSourcedSessionStore
 from .domain.errors import AgentSessionsError
-from .domain.event import Event
-from .domain.event_types import EventType
-from .domain.execution_result import ExecutionResult
-from .domain.run import Run
+from .domain.event_redactor import RedactionConfig
 from .domain.session import Session
 
-_DEMO_TURNS: list[tuple[EventType, dict[str, Any]]] = [
-    (EventType.RUN_STARTED, {}),
-    (EventType.MESSAGE_SENT, {"role": "user", "content": "List the files in this repository."}),
-    (EventType.TOOL_CALL_STARTED, {"tool_name": "bash", "tool_input": {"command": "ls"}}),
-    (EventType.TOOL_CALL_COMPLETED, {"tool_name": "bash", "output": "Makefile\nREADME.md"}),
-    (EventType.MESSAGE_RECEIVED, {"role": "assistant", "content": "Two files: Makefile, README."}),
-    (EventType.TOKEN_USAGE_UPDATED, {"input_tokens": 412, "output_tokens": 57}),
-    (EventType.RUN_COMPLETED, {"stop_reason": "end_turn"}),
+_DEMO_SCRIPT: list[dict[str, Any]] = [
+    {"type": "run_started", "data": {"model": "claude-sonnet-4-20250514"}},
+    {"type": "tool_call_started", "data": {"tool_name": "bash", "tool_input": {"cmd": "ls"}}},
+    {
+        "type": "tool_call_completed",
+        "data": {
+            "tool_name": "bash",
+            "tool_output": "Makefile\nREADME.md\n.env: AKIAIOSFODNN7EXAMPLE",
+        },
+    },
+    {"type": "message_received", "data": {"role": "assistant", "content": "Two files."}},
+    {"type": "token_usage_updated", "data": {"input_tokens": 412, "output_tokens": 57}},
+    {"type": "run_completed", "data": {"stop_reason": "end_turn"}},
 ]
 
 
 def _demo(store: EventSourcedSessionStore) -> Session:
-    """A scripted agent loop: start a session, stream a run's events, finalize with flush."""
-    session = Session.new(agent_id="demo-agent", metadata={"provider": "scripted"}, tags=["demo"])
-    store.save_session(session)
-    store.append_event(Event.new(type=EventType.SESSION_CREATED, session_id=session.id))
-    session = session.with_status("active")
-    store.save_session(session)
-
-    run = Run.new(session_id=session.id, input={"prompt": "List the files in this repository."})
-    run = run.with_status("running")
-    store.save_run(run)
-    for event_type, data in _DEMO_TURNS[:-1]:
-        store.append_event_with_sequence(
-            Event.new(type=event_type, session_id=session.id, run_id=run.id, data=data)
-        )
-    run = (
-        run.increment_turn()
-        .add_token_usage({"input_tokens": 412, "output_tokens": 57, "total_tokens": 469})
-        .with_provider("scripted", {"model": "scripted-1"})
-        .set_output({"content": "Two files: Makefile, README."})
+    """A scripted agent loop through the SessionManager: session, run, streamed events
+    (buffered, redacted), one final flush."""
+    manager = SessionManager(
+        store,
+        ScriptedProvider(_DEMO_SCRIPT, name="claude"),
+        redaction=RedactionConfig(),
+        buffering=EventBuffering(max_events=4),
     )
-    final_type, final_data = _DEMO_TURNS[-1]
-    store.flush(
-        ExecutionResult(
-            session=session.with_status("completed"),
-            run=run,
-            events=[
-                Event.new(type=final_type, session_id=session.id, run_id=run.id, data=final_data)
-            ],
-        )
-    )
-    return store.get_session(session.id)
+    session = manager.start_session("demo-agent", tags=["demo"])
+    manager.activate_session(session.id)
+    run = manager.start_run(session.id, {"prompt": "List the files in this repository."})
+    manager.execute_run(run.id)
+    return manager.complete_session(session.id)
 
 
 def _print_session(store: EventSourcedSessionStore, session_id: str) -> None:
@@ -76,14 +62,15 @@ def _print_session(store: EventSourcedSessionStore, session_id: str) -> None:
     print(f"session {session.id}  agent={session.agent_id}  status={session.status}")
     for run in store.list_runs(session.id):
         print(
-            f"  run {run.id}  status={run.status}  turns={run.turn_count}  "
-            f"tokens={run.token_usage.get('total_tokens', 0)}  provider={run.provider}"
+            f"  run {run.id}  status={run.status}  provider={run.provider}  "
+            f"tokens in/out={run.token_usage.get('input_tokens', 0)}/"
+            f"{run.token_usage.get('output_tokens', 0)}  cost_usd={run.cost_usd}"
         )
     for event in store.get_events(session.id):
         scope = "run" if event.run_id else "session"
         data = json.dumps(event.data, ensure_ascii=False)
-        if len(data) > 60:
-            data = data[:57] + "..."
+        if len(data) > 72:
+            data = data[:69] + "..."
         print(f"  #{event.sequence_number:<3} {event.type:<22} [{scope}] {data}")
 
 
@@ -151,7 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"store: {store.url}")
                 session = _demo(store)
                 _print_session(store, session.id)
-                print(f"{len(store.list_sessions())} session(s) in the store")
+                stats = store.query().get_session_stats(session.id)
+                usage = store.query().get_usage_summary()
+                print(
+                    f"query: this session has {stats.event_count} events and "
+                    f"{stats.run_count} run; the store holds {usage.run_count} run(s) with "
+                    f"{usage.total_input_tokens} input tokens in all"
+                )
             elif args.command == "show":
                 _print_session(store, args.session_id)
             elif args.command == "projections":
