@@ -32,7 +32,7 @@ _DEMO_SCRIPT: list[dict[str, Any]] = [
         "type": "tool_call_completed",
         "data": {
             "tool_name": "bash",
-            "tool_output": "Makefile\nREADME.md\n.env: AKIAIOSFODNN7EXAMPLE",
+            "tool_output": "AWS_KEY=AKIAIOSFODNN7EXAMPLE",
         },
     },
     {"type": "message_received", "data": {"role": "assistant", "content": "Two files."}},
