@@ -84,13 +84,13 @@ class ArtifactRegistry:
             session_id=session_id,
             run_id=run_id,
             content_type=content_type,
-            metadata=dict(metadata or {}),
+            metadata=metadata if metadata is not None else {},  # type: ignore[arg-type]
         )
 
         def change(aggregate: ArtifactAggregate | None) -> ArtifactAggregate:
             if aggregate is None:
                 return ArtifactAggregate.start(artifact)
-            aggregate.revise(artifact.replace(id=aggregate.record.id))
+            aggregate.register_again(artifact)
             return aggregate
 
         saved: ArtifactAggregate = self._store.save_aggregate(
@@ -117,7 +117,7 @@ class ArtifactRegistry:
 
     def soft_delete(self, key: str) -> None:
         """Hide the entry from ``get_by_key``, lists and stats; a missing key is fine."""
-        self._change(key, lambda a: a.revise(a.record.replace(deleted_at=utc_now())))
+        self._change(key, lambda a: a.soft_delete(utc_now()))
 
     def forget(self, key: str) -> None:
         """Remove the entry from the registry (orphan clean-up); a missing key is fine."""

@@ -253,8 +253,18 @@ class ArtifactAggregate(RecordAggregate[Artifact]):
     class Forgotten(RecordChanged):
         TOPIC = "agent_sessions:Artifact.Forgotten"
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.forgotten = True
+
     class Revised(RecordChanged):
         TOPIC = "agent_sessions:Artifact.Revised"
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.forgotten = False
+
+    #: Set by ``Forgotten``; a later registration of the key clears it.
+    forgotten: bool = False
 
     revised_event = Revised
     change_events = ((SoftDeleted, frozenset({"deleted_at"})),)
@@ -266,7 +276,24 @@ class ArtifactAggregate(RecordAggregate[Artifact]):
         )
 
     def forget(self) -> None:
-        self.trigger_event(self.Forgotten, changes={})
+        if not self.forgotten:
+            self.trigger_event(self.Forgotten, changes={})
+
+    def register_again(self, artifact: Artifact) -> None:
+        """A new blob under this key: keep the entry's id. A forgotten entry always
+        records the registration, even when nothing differs, to bring it back."""
+        renewed = artifact.replace(id=self.record.id)
+        if self.forgotten:
+            changes = renewed.to_dict()
+            del changes["id"]
+            self.trigger_event(self.Revised, changes=changes)
+        else:
+            self.revise(renewed)
+
+    def soft_delete(self, at: datetime) -> None:
+        """Idempotent: the first deletion time stays; a forgotten entry stays forgotten."""
+        if not self.forgotten and self.record.deleted_at is None:
+            self.revise(self.record.replace(deleted_at=at))
 
 
 @dataclass(frozen=True)
