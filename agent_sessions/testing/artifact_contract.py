@@ -53,7 +53,10 @@ class ArtifactStoreContract:
 
     @pytest.fixture
     def store(self) -> ArtifactStore:
-        raise NotImplementedError("give the subclass a `store` fixture")
+        pytest.fail(
+            f"{type(self).__name__} must define a `store` fixture yielding a fresh, empty "
+            "artifact store"
+        )
 
     def replace_stored_bytes(self, store: ArtifactStore, key: str, data: bytes) -> None:
         """Put ``data`` where ``key``'s bytes are, keeping its stored checksum."""
