@@ -39,7 +39,6 @@ from ..domain.aggregates import (
 )
 from ..domain.errors import (
     AgentSessionsError,
-    ErrorCode,
     StorageError,
     ValidationError,
     run_not_found,
@@ -615,4 +614,4 @@ class EventSourcedSessionStore:
         return f"{type(self).__name__}({self.url!r})"
 
 
-__all__ = ["ErrorCode", "EventSourcedSessionStore"]
+__all__ = ["EventSourcedSessionStore"]

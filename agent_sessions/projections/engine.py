@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
-from ..domain.errors import AgentSessionsError, ErrorCode, ValidationError
+from ..domain.errors import AgentSessionsError, ValidationError
 from ..infrastructure.storage_errors import Failure, classify, translate
 from ..infrastructure.view_store import ViewStore
 from .projection import Projection
@@ -192,4 +192,4 @@ class ProjectionEngine:
                 wait_for_change(idle_wait)
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ErrorCode", "ProjectionEngine", "ProjectionStatus"]
+__all__ = ["DEFAULT_BATCH_SIZE", "ProjectionEngine", "ProjectionStatus"]
