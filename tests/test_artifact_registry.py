@@ -34,24 +34,6 @@ ART_ID = re.compile(r"art_[A-Za-z0-9_-]{16}")
 CHECKSUM = hashlib.sha256(b"payload").hexdigest()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "registry.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[EventSourcedSessionStore]:
-    with open_store(store_url) as opened:
-        yield opened
-
-
 @pytest.fixture
 def registry(store: EventSourcedSessionStore) -> ArtifactRegistry:
     return ArtifactRegistry(store)

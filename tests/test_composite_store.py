@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_schema, with_options
 from s3_server import CREDENTIALS, s3_client, s3_endpoint
 
 from agent_sessions import (
@@ -45,16 +44,9 @@ ARCHIVE_CONTENT_TYPE = "application/x-ndjson"
 # fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def session_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "sessions.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+@pytest.fixture
+def session_url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture

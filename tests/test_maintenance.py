@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_schema, with_options
 
 from agent_sessions import (
     AgentSessionsError,
@@ -26,7 +23,6 @@ from agent_sessions import (
     Run,
     Session,
     ValidationError,
-    open_store,
 )
 from agent_sessions.application.artifact_registry import ArtifactRegistry
 from agent_sessions.application.maintenance import Maintenance
@@ -38,21 +34,6 @@ from agent_sessions.infrastructure.memory_recorder import SessionsPOPORecorder
 from agent_sessions.infrastructure.sql_index import SqlIndex
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventSourcedSessionStore]:
-    if request.param == "memory":
-        url = "memory://"
-    elif request.param == "sqlite":
-        url = "sqlite:///" + str(tmp_path / "m.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema, open_store(with_options(server, schema=schema)) as s:
-            yield s
-        return
-    with open_store(url) as opened:
-        yield opened
 
 
 def maintenance(store: EventSourcedSessionStore, **options: Any) -> Maintenance:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,24 +34,6 @@ VIEW_TABLES = {
     "view_events": "event_id",
     "view_event_counts": "session_id, type",
 }
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "p.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[EventSourcedSessionStore]:
-    with open_store(store_url) as opened:
-        yield opened
 
 
 def snapshot(store: EventSourcedSessionStore) -> dict[str, list[tuple[Any, ...]]]:

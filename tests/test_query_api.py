@@ -13,11 +13,9 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_schema, with_options
 
 from agent_sessions import (
     AgentSessionsError,
@@ -55,24 +53,6 @@ def at(minutes: float) -> datetime:
 
 
 # fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "q.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[EventSourcedSessionStore]:
-    with open_store(store_url) as opened:
-        yield opened
 
 
 # helpers ---------------------------------------------------------------------------------
