@@ -1,20 +1,9 @@
 """agent-sessions: an event-sourced store for the history of AI agent sessions."""
 
-from .application.artifact_registry import ArtifactRegistry, ArtifactStats
-from .application.composite_store import CompositeSessionStore
-from .application.event_pipeline import EventPipeline
-from .application.event_stream import stream_session_events
-from .application.maintenance import Maintenance
-from .application.maintenance_report import MaintenanceReport
-from .application.open_store import open_store
-from .application.providers import Provider, ProviderError, ProviderResult, ScriptedProvider
-from .application.query_api import QueryAPI
-from .application.session_manager import EventBuffering, RunResult, SessionManager
-from .application.session_store import SessionStore
-from .application.store_service import EventSourcedSessionStore
 from .artifacts.artifact_store import ArtifactRef, ArtifactStore
 from .artifacts.file_store import FileArtifactStore
 from .artifacts.s3_store import S3ArtifactStore
+from .composition import open_store
 from .domain.aggregates import AgentEventRecorded, EventsPruned, SessionErased
 from .domain.artifact import Artifact
 from .domain.errors import (
@@ -37,8 +26,19 @@ from .domain.retention_policy import RetentionPolicy
 from .domain.run import Run
 from .domain.session import Session
 from .domain.statuses import RunStatus, SessionStatus
-from .projections.engine import ProjectionEngine, ProjectionStatus
-from .projections.projection import Projection, topics_of
+from .ports.session_store import SessionStore
+from .read_models.engine import ProjectionEngine, ProjectionStatus
+from .read_models.projection import Projection, topics_of
+from .services.artifact_registry import ArtifactRegistry, ArtifactStats
+from .services.composite_store import CompositeSessionStore
+from .services.event_pipeline import EventPipeline
+from .services.event_stream import stream_session_events
+from .services.maintenance import Maintenance
+from .services.maintenance_report import MaintenanceReport
+from .services.providers import Provider, ProviderError, ProviderResult, ScriptedProvider
+from .services.query_api import QueryAPI
+from .services.session_manager import EventBuffering, RunResult, SessionManager
+from .store.service import EventSourcedSessionStore
 
 __all__ = [
     "Artifact",

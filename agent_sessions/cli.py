@@ -17,13 +17,13 @@ from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
-from .application.open_store import default_url, open_store
-from .application.providers import ScriptedProvider
-from .application.session_manager import EventBuffering, SessionManager
-from .application.store_service import EventSourcedSessionStore
+from .composition import default_url, open_store
 from .domain.errors import AgentSessionsError
 from .domain.event_redactor import RedactionConfig
 from .domain.session import Session
+from .services.providers import ScriptedProvider
+from .services.session_manager import EventBuffering, SessionManager
+from .store.service import EventSourcedSessionStore
 
 _DEMO_SCRIPT: list[dict[str, Any]] = [
     {"type": "run_started", "data": {"model": "claude-sonnet-4-20250514"}},

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent_sessions import Event, EventType, Session, open_store
-from agent_sessions.application.store_service import EventSourcedSessionStore
+from agent_sessions.store.service import EventSourcedSessionStore
 
 _READERS = ("select_events", "select_log_events", "select_stored_by_event_ids")
 

@@ -28,7 +28,7 @@ from agent_sessions import (
     Session,
     open_store,
 )
-from agent_sessions.application.store_service import EventSourcedSessionStore
+from agent_sessions.store.service import EventSourcedSessionStore
 
 ART_ID = re.compile(r"art_[A-Za-z0-9_-]{16}")
 CHECKSUM = hashlib.sha256(b"payload").hexdigest()

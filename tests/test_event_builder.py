@@ -9,7 +9,6 @@ import pytest
 from agent_loop_support import raises_code
 
 from agent_sessions import Event, EventType, ValidationError
-from agent_sessions.application.providers import ProviderError
 from agent_sessions.domain.event_builder import (
     ERROR_TEXT_MAX_BYTES,
     ERROR_TEXT_MAX_LINES,
@@ -21,6 +20,7 @@ from agent_sessions.domain.event_builder import (
     truncate_error_text,
 )
 from agent_sessions.domain.event_redactor import RedactionConfig
+from agent_sessions.services.providers import ProviderError
 
 CTX = EventContext(session_id="ses_1", run_id="run_1", provider="claude", correlation_id="c-9")
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)

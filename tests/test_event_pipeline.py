@@ -9,10 +9,10 @@ import pytest
 from agent_loop_support import SpyStore, backend_fixture, raises_code, saved_session_fixture
 
 from agent_sessions import Event, EventType, Session, SessionStore, StorageError
-from agent_sessions.application.event_pipeline import EventPipeline, guard_store_call
 from agent_sessions.domain.event_builder import EventContext
 from agent_sessions.domain.event_redactor import REDACTION_KEY, RedactionConfig
 from agent_sessions.domain.event_validator import WARNINGS_KEY
+from agent_sessions.services.event_pipeline import EventPipeline, guard_store_call
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"

@@ -24,14 +24,14 @@ from agent_sessions import (
     Session,
     ValidationError,
 )
-from agent_sessions.application.artifact_registry import ArtifactRegistry
-from agent_sessions.application.maintenance import Maintenance
-from agent_sessions.application.maintenance_report import MaintenanceReport
-from agent_sessions.application.store_service import EventSourcedSessionStore
+from agent_sessions.backends.memory import SessionsPOPORecorder
+from agent_sessions.backends.sql_index import SqlIndex
 from agent_sessions.domain.retention_policy import RetentionPolicy
-from agent_sessions.infrastructure.index_rows import IndexWrite
-from agent_sessions.infrastructure.memory_recorder import SessionsPOPORecorder
-from agent_sessions.infrastructure.sql_index import SqlIndex
+from agent_sessions.ports.index import IndexWrite
+from agent_sessions.services.artifact_registry import ArtifactRegistry
+from agent_sessions.services.maintenance import Maintenance
+from agent_sessions.services.maintenance_report import MaintenanceReport
+from agent_sessions.store.service import EventSourcedSessionStore
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

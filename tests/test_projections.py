@@ -22,10 +22,10 @@ from eventsourcing.persistence import IntegrityError
 from pg_server import fresh_schema, with_options
 
 from agent_sessions import Event, EventType, Run, Session, open_store
-from agent_sessions.application.store_service import EventSourcedSessionStore
+from agent_sessions.backends.view_store import ViewCursor
 from agent_sessions.domain.aggregates import AgentEventRecorded
-from agent_sessions.infrastructure.view_store import ViewCursor
-from agent_sessions.projections.projection import Projection, topics_of
+from agent_sessions.read_models.projection import Projection, topics_of
+from agent_sessions.store.service import EventSourcedSessionStore
 
 VIEW_TABLES = {
     "view_sessions": "session_id",

@@ -29,7 +29,7 @@ from agent_sessions import (
     SessionStatus,
     open_store,
 )
-from agent_sessions.application.query_results import (
+from agent_sessions.services.query_results import (
     CostSummary,
     DailyUsage,
     EventPage,
@@ -43,7 +43,7 @@ from agent_sessions.application.query_results import (
     TokenTotals,
     UsageSummary,
 )
-from agent_sessions.application.store_service import EventSourcedSessionStore
+from agent_sessions.store.service import EventSourcedSessionStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -1311,7 +1311,7 @@ def test_a_tampered_cursor_is_refused(store: EventSourcedSessionStore) -> None:
 
 def test_a_sort_value_of_the_wrong_type(store: EventSourcedSessionStore) -> None:
     # Only a cursor signed with the store's key gets as far as its sort value.
-    from agent_sessions.projections.cursors import encode_cursor
+    from agent_sessions.read_models.cursors import encode_cursor
 
     genuine_cursors(store)
     with store.projections.views.transaction(commit=False) as view:

@@ -19,18 +19,18 @@ from agent_sessions import (
     SessionStore,
     StorageError,
 )
-from agent_sessions.application.providers import (
+from agent_sessions.domain.event_redactor import RedactionConfig
+from agent_sessions.services.providers import (
     EmitFn,
     ProviderError,
     ProviderResult,
     ScriptedProvider,
 )
-from agent_sessions.application.session_manager import (
+from agent_sessions.services.session_manager import (
     EventBuffering,
     RunResult,
     SessionManager,
 )
-from agent_sessions.domain.event_redactor import RedactionConfig
 
 MODEL = "claude-sonnet-4-20250514"
 SCRIPT: list[dict[str, Any]] = [

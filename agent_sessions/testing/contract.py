@@ -30,7 +30,6 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import pytest
 
-from ..application.session_store import SessionStore
 from ..domain.errors import AgentSessionsError
 from ..domain.event import Event
 from ..domain.event_types import EventType
@@ -38,6 +37,7 @@ from ..domain.execution_result import ExecutionResult
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
+from ..ports.session_store import SessionStore
 from ._multiproc_worker import append_in_batches, resolve_opener
 
 _T = TypeVar("_T")

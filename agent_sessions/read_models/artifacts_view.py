@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.view_store import ViewCursor
 from ..domain.aggregates import ArtifactAggregate, RecordChanged, RecordCreated
-from ..infrastructure.view_store import ViewCursor
 from .projection import Projection, topics_of
 from .view_rows import dumps, loads, micros
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.view_store import ViewCursor
 from ..domain.aggregates import RecordChanged, RecordCreated, SessionAggregate, SessionErased
-from ..infrastructure.view_store import ViewCursor
 from .projection import Projection, topics_of
 from .view_rows import dumps, loads, micros
 

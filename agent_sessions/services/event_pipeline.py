@@ -17,7 +17,7 @@ from ..domain.event import Event
 from ..domain.event_builder import EventBuilder, EventContext, RawEvent
 from ..domain.event_redactor import EventRedactor, RedactionConfig
 from ..domain.event_validator import WARNINGS_KEY, EventValidator
-from .session_store import SessionStore
+from ..ports.session_store import SessionStore
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -20,7 +20,7 @@ from eventsourcing.persistence import (
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ..domain.aggregates import LOG_PREFIX, log_id
-from .index_rows import AgentEventRow, EventQuery, IndexHealth, IndexWrite, RunRow, SessionRow
+from ..ports.index import AgentEventRow, EventQuery, IndexHealth, IndexWrite, RunRow, SessionRow
 
 
 class SessionsPOPORecorder(POPOApplicationRecorder):

@@ -38,9 +38,9 @@ from ..domain.pricing import PricingTable
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
+from ..ports.session_store import SessionStore
 from .event_pipeline import EventPipeline, guard_store_call
 from .providers import Provider, ProviderError, ProviderResult
-from .session_store import SessionStore
 
 _log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection as EventsourcingProjection
 from eventsourcing.utils import get_topic
 
-from ..infrastructure.view_store import ViewCursor, ViewStore
+from ..backends.view_store import ViewCursor, ViewStore
 
 _TABLE_NAME = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ..domain.aggregates import LOG_PREFIX, log_id
-from .index_rows import EventQuery, IndexHealth, IndexWrite
+from ..ports.index import EventQuery, IndexHealth, IndexWrite
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CHUNK = 500  # ids per IN (...) list: far below either database's parameter limit

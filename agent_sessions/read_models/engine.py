@@ -19,9 +19,9 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from ..backends.failures import Failure, classify, translate
+from ..backends.view_store import ViewStore
 from ..domain.errors import AgentSessionsError, ValidationError
-from ..infrastructure.storage_errors import Failure, classify, translate
-from ..infrastructure.view_store import ViewStore
 from .projection import Projection
 
 DEFAULT_BATCH_SIZE = 500

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ..infrastructure.index_rows import to_micros
+from ..ports.index import to_micros
 
 
 def micros(iso: str | None) -> int | None:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..backends.failures import classify, translate
+from ..backends.view_store import ViewCursor
 from ..domain.artifact import Artifact
 from ..domain.errors import (
     AgentSessionsError,
@@ -26,11 +28,9 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from ..domain.timestamps import require_aware
-from ..infrastructure.index_rows import to_micros
-from ..infrastructure.storage_errors import classify, translate
-from ..infrastructure.view_store import ViewCursor
-from ..projections.cursors import decode_cursor, encode_cursor
-from ..projections.view_rows import loads
+from ..ports.index import to_micros
+from ..read_models.cursors import decode_cursor, encode_cursor
+from ..read_models.view_rows import loads
 from .query_results import (
     CostSummary,
     DailyUsage,
@@ -47,7 +47,7 @@ from .query_results import (
 )
 
 if TYPE_CHECKING:
-    from .store_service import EventSourcedSessionStore
+    from ..store.service import EventSourcedSessionStore
 
 MAX_QUERY_LIMIT = 1000
 DEFAULT_LIMITS = {"session": 50, "run": 50, "event": 100}

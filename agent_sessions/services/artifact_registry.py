@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..backends.view_store import ViewCursor
 from ..domain.aggregates import ArtifactAggregate, artifact_stream_id
 from ..domain.artifact import Artifact, new_artifact_id
 from ..domain.serialization import required_string
 from ..domain.timestamps import utc_now
-from ..infrastructure.view_store import ViewCursor
-from ..projections.view_rows import loads
+from ..read_models.view_rows import loads
 
 if TYPE_CHECKING:
-    from .store_service import EventSourcedSessionStore
+    from ..store.service import EventSourcedSessionStore
 
 
 class StoredBlob(Protocol):

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import StoredEvent
 
+from ..backends.failures import Failure, classify, translate
+from ..backends.view_store import view_store_for
 from ..domain.aggregates import (
     AgentEventRecorded,
     EventsPruned,
@@ -51,7 +53,7 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus, coerce_status
 from ..domain.timestamps import require_aware, utc_now
-from ..infrastructure.index_rows import (
+from ..ports.index import (
     AgentEventRow,
     EventQuery,
     IndexReader,
@@ -61,17 +63,15 @@ from ..infrastructure.index_rows import (
     SessionRow,
     to_micros,
 )
-from ..infrastructure.storage_errors import Failure, classify, translate
-from ..infrastructure.view_store import view_store_for
-from ..projections.builtin import builtin_projections
-from ..projections.engine import ProjectionEngine
+from ..read_models.builtin import builtin_projections
+from ..read_models.engine import ProjectionEngine
 from .aggregate_cache import AggregateCache
 from .change_signal import ChangeFeed, ChangeSignal
 from .sessions_app import SessionsApplication
 
 if TYPE_CHECKING:
-    from .maintenance import Maintenance
-    from .query_api import QueryAPI
+    from ..services.maintenance import Maintenance
+    from ..services.query_api import QueryAPI
 
 _T = TypeVar("_T")
 
@@ -195,13 +195,13 @@ class EventSourcedSessionStore:
 
     def maintenance(self, **options: Any) -> Maintenance:
         """Retention and health checks over this store (``Maintenance``)."""
-        from .maintenance import Maintenance
+        from ..services.maintenance import Maintenance
 
         return Maintenance(self, **options)
 
     def query(self) -> QueryAPI:
         """Cross-session queries over this store's views (``QueryAPI``)."""
-        from .query_api import QueryAPI
+        from ..services.query_api import QueryAPI
 
         return QueryAPI(self)
 

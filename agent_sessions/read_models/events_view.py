@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends.view_store import ViewCursor
 from ..domain.aggregates import AgentEventRecorded, EventsPruned, SessionErased
-from ..infrastructure.index_rows import to_micros
-from ..infrastructure.view_store import ViewCursor
+from ..ports.index import to_micros
 from .projection import Projection, topics_of
 
 

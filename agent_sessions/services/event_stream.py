@@ -18,8 +18,8 @@ from datetime import datetime
 from ..domain.errors import ValidationError
 from ..domain.event import Event
 from ..domain.event_types import EventType
+from ..ports.session_store import SessionStore
 from .event_pipeline import guard_store_call
-from .session_store import SessionStore
 
 
 def _check_int(value: object, name: str, *, minimum: int) -> int:

@@ -26,6 +26,7 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from ..backends.view_store import ViewCursor
 from ..domain.aggregates import EventsPruned, pruned_id
 from ..domain.artifact import Artifact
 from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
@@ -39,14 +40,13 @@ from ..domain.retention_policy import (
 )
 from ..domain.session import Session
 from ..domain.timestamps import utc_now
-from ..infrastructure.index_rows import IndexReader, to_micros
-from ..infrastructure.view_store import ViewCursor
-from ..projections.view_rows import loads
+from ..ports.index import IndexReader, to_micros
+from ..read_models.view_rows import loads
 from .artifact_registry import ArtifactRegistry
 from .maintenance_report import MaintenanceReport
 
 if TYPE_CHECKING:
-    from .store_service import EventSourcedSessionStore
+    from ..store.service import EventSourcedSessionStore
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")

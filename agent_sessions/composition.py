@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..domain.errors import DependencyNotAvailable, ErrorCode, StorageError, ValidationError
-from ..infrastructure.storage_errors import classify, translate
-from .composite_store import ArtifactBackend, CompositeSessionStore
-from .sessions_app import SessionsApplication
-from .store_service import EventSourcedSessionStore
+from .backends.failures import classify, translate
+from .domain.errors import DependencyNotAvailable, ErrorCode, StorageError, ValidationError
+from .services.composite_store import ArtifactBackend, CompositeSessionStore
+from .store.service import EventSourcedSessionStore
+from .store.sessions_app import SessionsApplication
 
 #: Used when neither an argument nor ``AGENT_SESSIONS_URL`` names a store.
 DEFAULT_URL = "sqlite:///agent_sessions.db"
@@ -91,12 +91,12 @@ def artifact_store_for(url: str, **options: Any) -> ArtifactBackend:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
-        from ..artifacts.file_store import FileArtifactStore
+        from .artifacts.file_store import FileArtifactStore
 
         root = unquote(parts.netloc + parts.path)
         return FileArtifactStore(root, **options)
     if scheme == "s3":
-        from ..artifacts.s3_store import S3ArtifactStore
+        from .artifacts.s3_store import S3ArtifactStore
 
         if not parts.netloc:
             raise ValidationError("an S3 URL names a bucket: s3://bucket/prefix/")
@@ -124,9 +124,7 @@ def _session_store(url: str | None, **options: Any) -> EventSourcedSessionStore:
 
 
 def _memory_store(url: str) -> EventSourcedSessionStore:
-    app = SessionsApplication(
-        {"PERSISTENCE_MODULE": "agent_sessions.infrastructure.memory_recorder:Factory"}
-    )
+    app = SessionsApplication({"PERSISTENCE_MODULE": "agent_sessions.backends.memory:Factory"})
     return EventSourcedSessionStore(app, url=url)
 
 
@@ -160,7 +158,7 @@ def _sqlite_store(url: str, *, lock_timeout: int = 10) -> EventSourcedSessionSto
         db_name = str(Path(path).expanduser())
         poll_interval = SQLITE_POLL_INTERVAL
     env = {
-        "PERSISTENCE_MODULE": "agent_sessions.infrastructure.sqlite_recorder:Factory",
+        "PERSISTENCE_MODULE": "agent_sessions.backends.sqlite:Factory",
         "SQLITE_DBNAME": db_name,
         "SQLITE_LOCK_TIMEOUT": str(int(lock_timeout)),
     }
@@ -195,7 +193,7 @@ def _postgres_env(url: str, options: dict[str, Any]) -> dict[str, str]:
             details={"allowed": sorted(_PG_OPTIONS)},
         )
     env = {
-        "PERSISTENCE_MODULE": "agent_sessions.infrastructure.postgres_recorder:Factory",
+        "PERSISTENCE_MODULE": "agent_sessions.backends.postgres:Factory",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "localhost",
         "POSTGRES_PORT": str(parts.port or 5432),

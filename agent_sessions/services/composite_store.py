@@ -19,9 +19,9 @@ from ..domain.execution_result import ExecutionResult
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
+from ..store.service import EventSourcedSessionStore
 from .artifact_registry import ArtifactRegistry, StoredBlob
 from .maintenance import Maintenance
-from .store_service import EventSourcedSessionStore
 
 
 class ArtifactBackend(Protocol):

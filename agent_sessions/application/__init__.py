@@ -1,1 +1,0 @@
-"""Application layer: the store service, its port and the factory."""

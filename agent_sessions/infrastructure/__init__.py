@@ -1,1 +1,0 @@
-"""Recorders and their index tables, one module per backend."""
