@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .run import Run
+from .token_usage import token_count
 
 _RATE_FIELDS = ("input", "output", "cache_read", "cache_creation")
 #: The ``token_usage`` keys priced, and the rate each uses.
@@ -38,16 +39,6 @@ def _rate(value: Any, name: str) -> float:
     if value < 0:
         raise ValidationError(f"rate {name} must not be negative", details={"field": name})
     return float(value)
-
-
-def token_count(usage: Mapping[str, Any], key: str) -> int:
-    """A non-negative integer: floats are truncated, anything else counts as 0."""
-    value = usage.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    if isinstance(value, float) and not math.isfinite(value):
-        return 0
-    return max(int(value), 0)
 
 
 @dataclass(frozen=True, slots=True)

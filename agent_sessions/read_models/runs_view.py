@@ -10,8 +10,9 @@ from typing import Any
 
 from ..backends.view_store import ViewCursor
 from ..domain.aggregates import RecordChanged, RecordCreated, RunAggregate, SessionErased
+from ..domain.token_usage import token_count
 from .projection import Projection, topics_of
-from .view_rows import dumps, loads, micros, token_count, utc_day
+from .view_rows import dumps, loads, micros, utc_day
 
 _TOKENS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
            "cache_creation_tokens")  # fmt: skip

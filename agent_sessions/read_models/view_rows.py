@@ -17,14 +17,6 @@ def utc_day(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).date().isoformat()
 
 
-def token_count(usage: Any, key: str) -> int:
-    """Missing or non-numeric counts read as 0; floats are truncated (spec section 3.3)."""
-    value = usage.get(key) if isinstance(usage, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return 0
-
-
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 

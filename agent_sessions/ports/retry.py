@@ -1,0 +1,62 @@
+"""The one retry policy of every storage call: which failures are retried, how often,
+and how long to back off.
+
+Writes re-read what they depend on in each attempt and are idempotent (by event id, or
+by diffing records), so repeating one after a lost race or a lost connection is safe.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..domain.errors import AgentSessionsError, StorageError
+from .failures import Classifier, Failure, storage_error
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    #: Attempts before work that keeps losing races gives up with ``storage_error``.
+    max_conflicts: int = 64
+    #: Retries after a lost connection (backing off 0.1 s, 0.2 s, 0.4 s, 0.8 s) before
+    #: ``storage_connection_failed``.
+    connection_retries: int = 4
+    #: Upper bound of one jittered back-off after a conflict, in seconds.
+    max_conflict_backoff: float = 0.05
+
+    def run(self, operation: str, work: Callable[[], _T], classify: Classifier) -> _T:
+        """Run ``work`` until it neither conflicts nor loses its connection, within the
+        bounds above; storage failures leave as coded ``AgentSessionsError``s."""
+        conflicts = connection_failures = 0
+        while True:
+            try:
+                return work()
+            except AgentSessionsError:
+                raise
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is None:
+                    raise
+                if kind in (Failure.CONFLICT, Failure.TRANSIENT):
+                    conflicts += 1
+                    if conflicts >= self.max_conflicts:
+                        raise StorageError(
+                            f"{operation} failed: still conflicting after {conflicts} attempts",
+                            details={"operation": operation, "cause": repr(exc)},
+                        ) from exc
+                    backoff = min(self.max_conflict_backoff, 0.0005 * 2**conflicts)
+                    time.sleep(random.uniform(0, backoff))
+                elif kind is Failure.CONNECTION and connection_failures < self.connection_retries:
+                    connection_failures += 1
+                    time.sleep(0.05 * 2**connection_failures)
+                else:
+                    raise storage_error(exc, operation, kind) from exc
+
+
+#: The policy every store, view and service uses unless told otherwise.
+DEFAULT_RETRY = RetryPolicy()
