@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck test-reliability bench clean
+.PHONY: demo test lint typecheck layers test-reliability bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck layers
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-reliability: $(STAMP)

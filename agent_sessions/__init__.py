@@ -1,9 +1,14 @@
-"""agent-sessions: an event-sourced store for the history of AI agent sessions."""
+"""agent-sessions: an event-sourced store for the history of AI agent sessions.
 
+The names here are the public API; everything else is reached through its submodule
+(see ``docs/architecture.md`` for where each part lives)."""
+
+from ._version import __version__
 from .artifacts.artifact_store import ArtifactRef, ArtifactStore
 from .artifacts.file_store import FileArtifactStore
 from .artifacts.s3_store import S3ArtifactStore
-from .composition import open_store
+from .composition import migrate, open_store
+from .composition.store import CompositeSessionStore, Store
 from .domain.aggregates import AgentEventRecorded, EventsPruned, SessionErased
 from .domain.artifact import Artifact
 from .domain.errors import (
@@ -15,7 +20,7 @@ from .domain.errors import (
     ValidationError,
 )
 from .domain.event import Event
-from .domain.event_builder import EventBuilder, EventContext
+from .domain.event_builder import EventBuilder
 from .domain.event_redactor import EventRedactor, RedactionConfig
 from .domain.event_types import EventType
 from .domain.event_validator import EventValidator
@@ -27,72 +32,96 @@ from .domain.run import Run
 from .domain.session import Session
 from .domain.statuses import RunStatus, SessionStatus
 from .ports.session_store import SessionStore
-from .read_models.engine import ProjectionEngine, ProjectionStatus
+from .read_models.engine import ProjectionStatus
 from .read_models.projection import Projection, topics_of
 from .services.artifact_registry import ArtifactRegistry, ArtifactStats
-from .services.composite_store import CompositeSessionStore
+from .services.event_buffer import EventBuffering
 from .services.event_pipeline import EventPipeline
 from .services.event_stream import stream_session_events
 from .services.maintenance import Maintenance
 from .services.maintenance_report import MaintenanceReport
 from .services.providers import Provider, ProviderError, ProviderResult, ScriptedProvider
 from .services.query_api import QueryAPI
-from .services.session_manager import EventBuffering, RunResult, SessionManager
-from .store.service import EventSourcedSessionStore
+from .services.query_results import (
+    CostSummary,
+    DailyUsage,
+    EventPage,
+    ModelCost,
+    ProviderCost,
+    ProviderUsage,
+    RunPage,
+    SessionExport,
+    SessionPage,
+    SessionStats,
+    TokenTotals,
+    UsageSummary,
+)
+from .services.run_result import RunResult
+from .services.session_manager import SessionManager
 
 __all__ = [
+    "__version__",
+    "AgentEventRecorded",
+    "AgentSessionsError",
     "Artifact",
     "ArtifactRef",
     "ArtifactRegistry",
     "ArtifactStats",
     "ArtifactStore",
     "CompositeSessionStore",
-    "FileArtifactStore",
-    "S3ArtifactStore",
-    "AgentEventRecorded",
-    "AgentSessionsError",
+    "CostSummary",
+    "DailyUsage",
     "DependencyNotAvailable",
     "ErrorCode",
     "Event",
     "EventBuffering",
     "EventBuilder",
-    "EventContext",
+    "EventPage",
     "EventPipeline",
     "EventRedactor",
-    "EventSourcedSessionStore",
     "EventType",
     "EventValidator",
     "EventsPruned",
     "ExecutionResult",
     "ExecutionState",
+    "FileArtifactStore",
     "Maintenance",
     "MaintenanceReport",
+    "ModelCost",
     "NotFoundError",
     "PricingTable",
     "Projection",
-    "ProjectionEngine",
     "ProjectionStatus",
     "Provider",
+    "ProviderCost",
     "ProviderError",
     "ProviderResult",
+    "ProviderUsage",
     "QueryAPI",
     "RedactionConfig",
     "RetentionPolicy",
     "Run",
+    "RunPage",
     "RunResult",
     "RunStatus",
+    "S3ArtifactStore",
     "ScriptedProvider",
     "Session",
     "SessionErased",
+    "SessionExport",
     "SessionManager",
+    "SessionPage",
+    "SessionStats",
     "SessionStatus",
     "SessionStore",
     "StorageError",
+    "Store",
+    "TokenTotals",
+    "UsageSummary",
     "ValidationError",
     "calculate_cost",
+    "migrate",
     "open_store",
     "stream_session_events",
     "topics_of",
 ]
-
-__version__ = "0.1.0"

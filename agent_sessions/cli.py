@@ -17,13 +17,13 @@ from typing import Any
 
 from eventsourcing.utils import resolve_topic
 
-from .composition import default_url, open_store
+from .composition import Store, default_url, migrate, open_store
 from .domain.errors import AgentSessionsError
 from .domain.event_redactor import RedactionConfig
 from .domain.session import Session
+from .services.event_buffer import EventBuffering
 from .services.providers import ScriptedProvider
-from .services.session_manager import EventBuffering, SessionManager
-from .store.service import EventSourcedSessionStore
+from .services.session_manager import SessionManager
 
 _DEMO_SCRIPT: list[dict[str, Any]] = [
     {"type": "run_started", "data": {"model": "claude-sonnet-4-20250514"}},
@@ -41,7 +41,7 @@ _DEMO_SCRIPT: list[dict[str, Any]] = [
 ]
 
 
-def _demo(store: EventSourcedSessionStore) -> Session:
+def _demo(store: Store) -> Session:
     """A scripted agent loop through the SessionManager: session, run, streamed events
     (buffered, redacted), one final flush."""
     manager = SessionManager(
@@ -57,7 +57,7 @@ def _demo(store: EventSourcedSessionStore) -> Session:
     return manager.complete_session(session.id)
 
 
-def _print_session(store: EventSourcedSessionStore, session_id: str) -> None:
+def _print_session(store: Store, session_id: str) -> None:
     session = store.get_session(session_id)
     print(f"session {session.id}  agent={session.agent_id}  status={session.status}")
     for run in store.list_runs(session.id):
@@ -74,7 +74,7 @@ def _print_session(store: EventSourcedSessionStore, session_id: str) -> None:
         print(f"  #{event.sequence_number:<3} {event.type:<22} [{scope}] {data}")
 
 
-def _projections(store: EventSourcedSessionStore, args: argparse.Namespace) -> None:
+def _projections(store: Store, args: argparse.Namespace) -> None:
     engine = store.projections
     for topic in args.projection:
         engine.register(resolve_topic(topic)())
@@ -111,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = commands.add_parser("show", help="print a session, its runs and its events")
     show.add_argument("session_id")
     commands.add_parser("sessions", help="list the stored sessions")
+    migrate_command = commands.add_parser(
+        "migrate", help="bring the store's schema to this version (see docs/upgrading.md)"
+    )
+    migrate_command.add_argument(
+        "--dry-run", action="store_true", help="print what would be done, change nothing"
+    )
+    migrate_command.add_argument("--store", dest="store_url", default=None, help="store URL")
     projections = commands.add_parser("projections", help="run, rebuild or inspect read models")
     projection_commands = projections.add_subparsers(dest="projection_command", required=True)
     for name, text in (
@@ -133,6 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "migrate":
+            report = migrate(
+                args.store_url or args.url, dry_run=args.dry_run, progress=_progress_bar
+            )
+            for line in report.lines():
+                print(line)
+            return 0
         with open_store(args.url) as store:
             if args.command == "demo":
                 print(f"store: {store.url}")

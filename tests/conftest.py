@@ -14,7 +14,7 @@ import pytest
 from pg_server import fresh_schema, with_options
 
 from agent_sessions import open_store
-from agent_sessions.store.service import EventSourcedSessionStore
+from agent_sessions.composition import Store as EventSourcedSessionStore
 
 pytest_plugins = ["pg_fixtures"]
 

@@ -1,4 +1,5 @@
-"""The event-sourced aggregates behind the state-based port (DESIGN.md section 2).
+"""The event-sourced aggregates behind the state-based port (see the streams in
+``docs/architecture.md``).
 
 A save diffs the record against its aggregate; the events it triggers are what is
 stored, and replaying them is the only way a record is read back. So the events must

@@ -1,4 +1,5 @@
-"""Appending to a long session must not replay its log (DESIGN.md section 2).
+"""Appending to a long session must not replay its log: the next sequence number comes
+from the session's counter row, never from reading the log's events.
 
 A spy wraps every recorder method that returns stored events and counts the log events
 (originator ``log:...``) it hands back while the 100th batch of 100 is appended.
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from agent_sessions import Event, EventType, Session, open_store
-from agent_sessions.store.service import EventSourcedSessionStore
+from agent_sessions.composition import Store as EventSourcedSessionStore
 
 _READERS = ("select_events", "select_log_events", "select_stored_by_event_ids")
 

@@ -1,4 +1,4 @@
-"""The artifact registry (spec sections 1.9, 5.4 and 9.4) on memory, SQLite and PostgreSQL.
+"""The artifact registry on memory, SQLite and PostgreSQL.
 
 The registry keeps the metadata of stored blobs; the bytes live in an artifact store and
 never come near these tests. Uniqueness of keys is checked across two store handles on
@@ -28,15 +28,15 @@ from agent_sessions import (
     Session,
     open_store,
 )
-from agent_sessions.store.service import EventSourcedSessionStore
+from agent_sessions.composition import Store
 
 ART_ID = re.compile(r"art_[A-Za-z0-9_-]{16}")
 CHECKSUM = hashlib.sha256(b"payload").hexdigest()
 
 
 @pytest.fixture
-def registry(store: EventSourcedSessionStore) -> ArtifactRegistry:
-    return ArtifactRegistry(store)
+def registry(store: Store) -> ArtifactRegistry:
+    return store.registry
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -50,7 +50,7 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield with_options(server, schema=schema, pool_size=2, max_overflow=4)
 
 
-def add_session(store: EventSourcedSessionStore) -> Session:
+def add_session(store: Store) -> Session:
     session = Session.new(agent_id="agent")
     store.save_session(session)
     return session
@@ -221,7 +221,7 @@ def test_soft_delete_of_a_missing_key_is_ok_and_registers_nothing(
 
 
 def test_soft_delete_twice_keeps_the_first_deletion_time(registry: ArtifactRegistry) -> None:
-    # Spec 5.4: deleted_at = now "on non-deleted row"; idempotent.
+    # deleted_at is set once, on a live entry: soft-deleting again changes nothing.
     register(registry, "k", session_id="ses_mine")
     registry.soft_delete("k")
     [first] = registry.list_by_session("ses_mine", include_deleted=True)
@@ -261,7 +261,7 @@ def test_registering_a_soft_deleted_key_again_makes_it_live(registry: ArtifactRe
 
 
 def test_forget_removes_the_entry_from_the_registry_and_the_orphans(
-    store: EventSourcedSessionStore, registry: ArtifactRegistry
+    store: Store, registry: ArtifactRegistry
 ) -> None:
     erased = add_session(store)
     register(registry, "orphan", session_id=erased.id, byte_size=5)
@@ -295,7 +295,7 @@ def test_register_after_forget_gives_a_live_entry(registry: ArtifactRegistry) ->
 
 
 def test_soft_delete_after_forget_leaves_the_key_forgotten(
-    store: EventSourcedSessionStore, registry: ArtifactRegistry
+    store: Store, registry: ArtifactRegistry
 ) -> None:
     # A forgotten key is a missing key: soft-deleting it (a late delete_artifact after
     # orphan clean-up) must not bring the entry back into lists, exports or orphans.
@@ -311,7 +311,7 @@ def test_soft_delete_after_forget_leaves_the_key_forgotten(
 
 
 def test_orphans_are_entries_of_erased_sessions_only(
-    store: EventSourcedSessionStore, registry: ArtifactRegistry
+    store: Store, registry: ArtifactRegistry
 ) -> None:
     erased, kept = add_session(store), add_session(store)
     register(registry, "of-erased", session_id=erased.id)
@@ -363,7 +363,7 @@ def test_bad_field_values_are_validation_errors(
 
 
 def test_export_lists_the_sessions_artifacts_with_soft_deleted_ones_and_no_deleted_at(
-    store: EventSourcedSessionStore, registry: ArtifactRegistry
+    store: Store, registry: ArtifactRegistry
 ) -> None:
     session, other = add_session(store), add_session(store)
     live = register(registry, "a-live", session_id=session.id, byte_size=1)
@@ -386,11 +386,11 @@ def test_export_lists_the_sessions_artifacts_with_soft_deleted_ones_and_no_delet
 
 def test_a_key_is_unique_across_two_handles(shared_url: str) -> None:
     with open_store(shared_url) as one, open_store(shared_url) as two:
-        first = register(ArtifactRegistry(one), "shared", session_id="ses_x", byte_size=1)
-        second = register(ArtifactRegistry(two), "shared", session_id="ses_x", byte_size=2)
+        first = register(one.registry, "shared", session_id="ses_x", byte_size=1)
+        second = register(two.registry, "shared", session_id="ses_x", byte_size=2)
         assert second.id == first.id
         for handle in (one, two):
-            registry = ArtifactRegistry(handle)
+            registry = handle.registry
             listed = registry.list_by_session("ses_x", include_deleted=True)
             assert [(a.key, a.id, a.byte_size) for a in listed] == [("shared", first.id, 2)]
             assert registry.stats() == ArtifactStats(count=1, total_bytes=2)
@@ -400,7 +400,7 @@ def test_concurrent_registrations_of_one_key_through_two_handles_leave_one_entry
     shared_url: str,
 ) -> None:
     with open_store(shared_url) as one, open_store(shared_url) as two:
-        registries = [ArtifactRegistry(one), ArtifactRegistry(two)] * 3
+        registries = [one.registry, two.registry] * 3
         start = threading.Barrier(len(registries))
 
         def register_from(index: int) -> Artifact:
@@ -411,6 +411,6 @@ def test_concurrent_registrations_of_one_key_through_two_handles_leave_one_entry
             returned = list(pool.map(register_from, range(len(registries))))
         assert len({a.id for a in returned}) == 1
         for handle in (one, two):
-            listed = ArtifactRegistry(handle).list_by_session("ses_x", include_deleted=True)
+            listed = handle.registry.list_by_session("ses_x", include_deleted=True)
             assert [(a.key, a.id) for a in listed] == [("raced", returned[0].id)]
             assert listed[0].byte_size in {a.byte_size for a in returned}

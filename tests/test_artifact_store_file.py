@@ -80,7 +80,7 @@ def test_a_root_that_cannot_be_a_directory_is_storage_error(tmp_path: Path) -> N
     assert "cause" in caught.value.details
 
 
-def test_names_follow_the_spec_scheme_with_the_whole_hash() -> None:
+def test_names_are_a_readable_prefix_and_the_whole_hash() -> None:
     key = "patch_abc/../déf"
     digest = hashlib.sha256(key.encode()).hexdigest()
     assert file_name(key) == f"patch_abc____d__f_{digest}"

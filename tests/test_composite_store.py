@@ -1,4 +1,5 @@
-"""CompositeSessionStore (spec sections 8.1 and 9.4): a session store with an artifact store.
+"""A store opened with an artifact store (``CompositeSessionStore``, now an alias of
+``Store``): every session operation, plus artifacts stored and then registered.
 
 Every test runs on memory, SQLite and PostgreSQL session stores, and the artifact tests on
 both real artifact stores: files under ``tmp_path`` and S3 objects on moto's server over
@@ -133,11 +134,11 @@ def assert_session_operations_work(store: CompositeSessionStore) -> None:
     assert store.get_latest_sequence(session.id) == 1
 
 
-# the SessionStore port delegates --------------------------------------------------------
+# the SessionStore port, on a store with artifacts ---------------------------------------
 
 
 def test_session_operations_delegate(composite: CompositeSessionStore) -> None:
-    inner = composite.session_store
+    inner = composite  # one object: the port and the artifacts together
     first = add_session(composite, agent_id="agent-a")
     second = Session.new(agent_id="agent-b").with_status(SessionStatus.ACTIVE)
     inner.save_session(second)
@@ -161,9 +162,9 @@ def test_run_operations_delegate(composite: CompositeSessionStore) -> None:
     done = Run.new(session_id=session.id).set_output({"text": "ok"})
     running = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
     composite.save_run(done)
-    composite.session_store.save_run(running)
+    composite.save_run(running)
 
-    assert composite.get_run(done.id) == composite.session_store.get_run(done.id) == done
+    assert composite.get_run(done.id) == done
     assert ids(composite.list_runs(session.id)) == [done.id, running.id]
     assert ids(composite.list_runs(session.id, status="completed")) == [done.id]
     assert ids(composite.list_runs(session.id, limit=1, offset=1)) == [running.id]
@@ -194,7 +195,6 @@ def test_event_operations_delegate(composite: CompositeSessionStore) -> None:
     assert [e.sequence_number for e in rest] == [3, 4]
 
     everything = composite.get_events(session.id)
-    assert everything == composite.session_store.get_events(session.id)
     assert [e.sequence_number for e in everything] == [1, 2, 3, 4]
     assert everything[0].id == first.id
     assert ids(composite.get_events(session.id, run_id=run.id)) == ids(everything[:3])
@@ -220,7 +220,7 @@ def test_flush_delegates(composite: CompositeSessionStore) -> None:
         Event.new(type="run_completed", session_id=session.id, run_id=run.id),
     ]
     composite.flush(ExecutionResult(session=session, run=run, events=events))
-    assert composite.session_store.get_session(session.id).status == SessionStatus.COMPLETED
+    assert composite.get_session(session.id).status == SessionStatus.COMPLETED
     assert composite.get_run(run.id).status == RunStatus.COMPLETED
     stored = composite.get_events(session.id)
     assert [(e.id, e.sequence_number) for e in stored] == [(events[0].id, 1), (events[1].id, 2)]
@@ -235,22 +235,20 @@ def test_long_poll_through_the_composite_waits_out_its_window(
     assert time.monotonic() - started >= 0.08
 
 
-def test_other_attributes_reach_the_session_store(composite: CompositeSessionStore) -> None:
+def test_a_store_with_artifacts_has_the_read_side_too(composite: CompositeSessionStore) -> None:
     session = add_session(composite)
     composite.append_events(
         [Event.new(type="message_sent", session_id=session.id) for _ in range(3)]
     )
-    assert composite.projections is composite.session_store.projections
     assert composite.query().count_events(session_ids=[session.id]) == 3
     assert composite.prune_events(session.id, [1]) == 1
     assert [e.sequence_number for e in composite.get_events(session.id)] == [2, 3]
 
 
-def test_closing_the_composite_closes_the_session_store(session_url: str, tmp_path: Path) -> None:
+def test_closing_the_store_closes_its_session_side(session_url: str, tmp_path: Path) -> None:
     composite = open_store(session_url, artifacts=FileArtifactStore(tmp_path / "blobs"))
     with composite:
         add_session(composite)
-    assert error_of(lambda: composite.session_store.list_sessions()).code == "storage_error"
     assert error_of(lambda: composite.list_sessions()).code == "storage_error"
 
 

@@ -1,4 +1,4 @@
-"""The error taxonomy and the exception family (spec section 1.6).
+"""The error taxonomy and the exception family.
 
 Callers branch on ``code``, ``category`` and ``retryable`` (for example to decide
 whether to retry a write), so these mappings are part of the public contract.
@@ -26,8 +26,9 @@ from agent_sessions.domain.errors import (
     session_not_found,
 )
 
-# The spec's taxonomy, restated here independently of the code's own table.
-SPEC_CATEGORIES: dict[str, list[str]] = {
+# The public taxonomy (callers branch on it), restated here independently of the code's
+# own table.
+PUBLIC_CATEGORIES: dict[str, list[str]] = {
     "validation": ["validation_error", "invalid_input", "missing_required_field", "invalid_format"],
     "state": [
         "invalid_status",
@@ -75,15 +76,15 @@ SPEC_CATEGORIES: dict[str, list[str]] = {
     "tool": ["tool_error", "tool_not_found", "tool_execution_failed", "tool_permission_denied"],
 }
 
-# Codes the reference library raised without listing them; the code makes them real
-# codes (DESIGN.md section 7, comment in errors.py).
+# Codes that queries, maintenance and persistence raise: each is a real code with its
+# own category, so that every error the library raises has one (see errors.py).
 EXTRA_CATEGORIES = {
     "query_error": "query",
     "maintenance_error": "maintenance",
     "persistence_error": "storage",
 }
 
-SPEC_RETRYABLE = {
+TRANSIENT_CODES = {
     "provider_timeout",
     "provider_rate_limited",
     "provider_unavailable",
@@ -91,11 +92,11 @@ SPEC_RETRYABLE = {
     "timeout",
 }
 
-SPEC_CODE_CATEGORY = [(code, name) for name, codes in SPEC_CATEGORIES.items() for code in codes]
+PUBLIC_CODE_CATEGORY = [(code, name) for name, codes in PUBLIC_CATEGORIES.items() for code in codes]
 
 
-@pytest.mark.parametrize(("code", "expected"), SPEC_CODE_CATEGORY)
-def test_category_of_every_spec_code(code: str, expected: str) -> None:
+@pytest.mark.parametrize(("code", "expected"), PUBLIC_CODE_CATEGORY)
+def test_category_of_every_public_code(code: str, expected: str) -> None:
     assert category(code) == expected
     assert category(ErrorCode(code)) == expected
 
@@ -105,9 +106,9 @@ def test_extra_codes_have_a_category(code: str, expected: str) -> None:
     assert category(code) == expected
 
 
-def test_error_code_enum_is_exactly_the_spec_taxonomy_plus_the_extra_codes() -> None:
-    spec_codes = {code for codes in SPEC_CATEGORIES.values() for code in codes}
-    assert {member.value for member in ErrorCode} == spec_codes | set(EXTRA_CATEGORIES)
+def test_error_code_enum_is_exactly_the_public_taxonomy_plus_the_extra_codes() -> None:
+    public_codes = {code for codes in PUBLIC_CATEGORIES.values() for code in codes}
+    assert {member.value for member in ErrorCode} == public_codes | set(EXTRA_CATEGORIES)
 
 
 @pytest.mark.parametrize("code", ["bogus", "", "SESSION_NOT_FOUND", "query"])
@@ -117,12 +118,12 @@ def test_unknown_codes_are_in_the_unknown_category(code: str) -> None:
 
 @pytest.mark.parametrize("code", [member.value for member in ErrorCode])
 def test_is_retryable_only_for_the_five_transient_codes(code: str) -> None:
-    assert is_retryable(code) is (code in SPEC_RETRYABLE)
-    assert is_retryable(ErrorCode(code)) is (code in SPEC_RETRYABLE)
+    assert is_retryable(code) is (code in TRANSIENT_CODES)
+    assert is_retryable(ErrorCode(code)) is (code in TRANSIENT_CODES)
 
 
-def test_retryable_set_matches_spec() -> None:
-    assert {str(code) for code in RETRYABLE_CODES} == SPEC_RETRYABLE
+def test_retryable_set_is_exactly_the_transient_codes() -> None:
+    assert {str(code) for code in RETRYABLE_CODES} == TRANSIENT_CODES
     assert not is_retryable("bogus")
 
 
@@ -217,7 +218,7 @@ def test_repr_names_class_code_and_message() -> None:
     assert repr(error) == "NotFoundError(code='run_not_found', message='Run not found: r')"
 
 
-def test_session_not_found_helper_matches_spec_message() -> None:
+def test_session_not_found_helper_message() -> None:
     error = session_not_found("ses_x")
     assert isinstance(error, NotFoundError)
     assert error.code == "session_not_found"
@@ -225,7 +226,7 @@ def test_session_not_found_helper_matches_spec_message() -> None:
     assert error.category == "resource"
 
 
-def test_run_not_found_helper_matches_spec_message() -> None:
+def test_run_not_found_helper_message() -> None:
     error = run_not_found("run_x")
     assert isinstance(error, NotFoundError)
     assert error.code == "run_not_found"

@@ -1,4 +1,4 @@
-"""The records Session, Run, Event and ExecutionResult (spec sections 1.1-1.5).
+"""The records Session, Run, Event and ExecutionResult.
 
 These are the shapes every backend stores and every caller serialises, so their
 validation messages, codes and exact ``to_dict`` keys are contract, not detail.
@@ -27,6 +27,7 @@ from agent_sessions import (
     SessionStatus,
 )
 from agent_sessions.domain import event_types
+from agent_sessions.domain.event import SCHEMA_VERSION
 from agent_sessions.domain.serialization import new_id, to_json_value
 from agent_sessions.domain.statuses import TERMINAL_RUN_STATUSES
 
@@ -147,7 +148,7 @@ def test_session_new_defaults() -> None:
 
 
 def test_session_new_cannot_set_status() -> None:
-    """Creation attrs cannot override ``pending`` (spec 1.2)."""
+    """Creation attrs cannot override ``pending``: a session always starts there."""
     with pytest.raises(TypeError):
         Session.new(agent_id="a", status="active")  # type: ignore[call-arg]
 
@@ -166,7 +167,7 @@ def test_session_new_agent_id_must_be_a_string() -> None:
         Session.new(agent_id=7)  # type: ignore[arg-type]
 
 
-def test_session_to_dict_keys_exactly_as_spec() -> None:
+def test_session_to_dict_keys_exactly_and_in_order() -> None:
     session = Session.new(agent_id="a", tags=["x"], metadata={"k": 1})
     data = session.to_dict()
     assert list(data) == [
@@ -384,7 +385,7 @@ def test_run_new_honours_only_the_creation_fields() -> None:
         Run.new(session_id="s", status="running")  # type: ignore[call-arg]
 
 
-def test_run_to_dict_keys_exactly_as_spec() -> None:
+def test_run_to_dict_keys_exactly_and_in_order() -> None:
     run = Run.new(session_id="s")
     data = run.to_dict()
     assert list(data) == [
@@ -434,7 +435,7 @@ def test_run_with_terminal_status_stamps_ended_at(status: RunStatus) -> None:
     assert ended.is_terminal
 
 
-def test_terminal_statuses_are_exactly_the_spec_ones() -> None:
+def test_terminal_run_statuses_are_exactly_the_four_final_ones() -> None:
     assert {s.value for s in TERMINAL_RUN_STATUSES} == {
         "completed",
         "failed",
@@ -608,7 +609,7 @@ def test_event_new_defaults() -> None:
     assert event.timestamp.tzinfo is not None
 
 
-def test_event_to_dict_keys_exactly_as_spec() -> None:
+def test_event_to_dict_keys_exactly_and_in_order() -> None:
     data = Event.from_dict(event_map()).to_dict()
     assert list(data) == [
         "id",
@@ -664,8 +665,11 @@ def test_event_from_dict_schema_version_is_strict(make: Any, message: str) -> No
         Event.from_dict(make(event_map()))
 
 
-def test_event_from_dict_accepts_later_schema_versions() -> None:
-    assert Event.from_dict(event_map(schema_version=2)).schema_version == 2
+def test_an_event_of_a_newer_schema_is_migration_required_never_misread() -> None:
+    with pytest.raises(AgentSessionsError) as caught:
+        Event.from_dict(event_map(schema_version=SCHEMA_VERSION + 1))
+    assert caught.value.code == "migration_required"
+    assert caught.value.details["schema_version"] == SCHEMA_VERSION + 1
 
 
 def test_event_from_dict_unknown_type_is_invalid_event_type() -> None:
@@ -834,7 +838,7 @@ def test_is_valid_type(value: Any, valid: bool) -> None:
 # statuses -----------------------------------------------------------------------------
 
 
-def test_status_values_match_spec() -> None:
+def test_status_values_are_exactly_the_public_ones() -> None:
     assert [s.value for s in SessionStatus] == [
         "pending",
         "active",

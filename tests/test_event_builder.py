@@ -1,4 +1,4 @@
-"""EventBuilder: raw provider output to Event records (spec sections 1.4, 1.7, 6.1)."""
+"""EventBuilder: raw provider output to Event records (fields, provider fields, defaults)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ import pytest
 from agent_loop_support import raises_code
 
 from agent_sessions import Event, EventType, ValidationError
-from agent_sessions.domain.event_builder import (
+from agent_sessions.domain.error_payload import (
     ERROR_TEXT_MAX_BYTES,
     ERROR_TEXT_MAX_LINES,
-    ORIGINAL_TYPE_KEY,
-    EventBuilder,
-    EventContext,
     error_payload,
     run_error,
     truncate_error_text,
 )
+from agent_sessions.domain.event_builder import ORIGINAL_TYPE_KEY, EventBuilder, EventContext
 from agent_sessions.domain.event_redactor import RedactionConfig
 from agent_sessions.services.providers import ProviderError
 

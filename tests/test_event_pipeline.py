@@ -1,4 +1,4 @@
-"""EventPipeline: build, redact, validate, persist (spec section 6.4), on memory and SQLite."""
+"""EventPipeline: build, redact, validate, persist, on memory and SQLite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""EventRedactor: opt-in secret removal before persistence (spec section 6.3)."""
+"""EventRedactor: opt-in secret removal before persistence."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_each_default_pattern_redacts_its_secret(category: str, secret: str) -> 
     assert report.categories.get(category, 0) >= 1
 
 
-def test_the_spec_example_counts_three_matches() -> None:
+def test_a_mixed_line_counts_three_matches() -> None:
     text = "AKIAIOSFODNN7EXAMPLE password=hunter2 Authorization: Bearer abcdefghijklmnopqrstuvwxyz"
     redacted, report = redact(message({"content": text}), RedactionConfig(replacement="[REDACTED]"))
     assert report.count == 3

@@ -14,9 +14,10 @@ import pytest
 from agent_loop_support import SpyStore, backend_fixture, raises_code, saved_session_fixture
 
 from agent_sessions import Event, EventType, Session, SessionStore
+from agent_sessions.services.event_buffer import EventBuffering
 from agent_sessions.services.event_stream import stream_session_events
 from agent_sessions.services.providers import ScriptedProvider
-from agent_sessions.services.session_manager import EventBuffering, SessionManager
+from agent_sessions.services.session_manager import SessionManager
 
 JOIN = 30  # seconds; a bound for joins that should end at once
 

@@ -1,4 +1,4 @@
-"""EventValidator: structural errors refuse, shape warnings annotate (spec section 6.2)."""
+"""EventValidator: structural errors refuse, shape warnings annotate."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ VALID = {
     "tool_approval_granted": {"tool_name": "bash"},
     "tool_approval_denied": {"tool_name": "bash"},
 }
-#: The spec's table, written out independently of the implementation's.
+#: The table of expected fields per type, written out independently of the implementation's.
 TABLE = [
     (event_type, name, "integer" if name.endswith("_tokens") else "string")
     for event_type, payload in VALID.items()
@@ -38,7 +38,7 @@ def event(event_type: str, data: dict[str, Any]) -> Event:
     return Event.new(type=event_type, session_id="ses_1", data=data)
 
 
-def test_the_table_covers_exactly_the_spec_types() -> None:
+def test_the_table_covers_exactly_the_listed_types() -> None:
     assert {t.value for t in SHAPE_RULES} == set(VALID)
     assert {(t.value, n, k) for t, rules in SHAPE_RULES.items() for n, k in rules} == set(TABLE)
 

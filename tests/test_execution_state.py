@@ -1,4 +1,4 @@
-"""ExecutionState: what a run accumulates before flush (spec section 1.5)."""
+"""ExecutionState: what a run accumulates before flush."""
 
 from __future__ import annotations
 

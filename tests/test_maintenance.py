@@ -1,4 +1,4 @@
-"""Maintenance (spec sections 4.2, 4.3 and 9.4) on memory, SQLite and PostgreSQL.
+"""Maintenance (retention, orphan clean-up, health checks) on memory, SQLite and PostgreSQL.
 
 Ages come from a fixed clock and back-dated records, never from sleeping. Faults are
 injected where they would really happen: inside the erasure's transaction for the
@@ -24,20 +24,17 @@ from agent_sessions import (
     Session,
     ValidationError,
 )
-from agent_sessions.backends.memory import SessionsPOPORecorder
 from agent_sessions.backends.sql_index import SqlIndex
+from agent_sessions.composition import Store
 from agent_sessions.domain.retention_policy import RetentionPolicy
-from agent_sessions.ports.index import IndexWrite
-from agent_sessions.services.artifact_registry import ArtifactRegistry
 from agent_sessions.services.maintenance import Maintenance
 from agent_sessions.services.maintenance_report import MaintenanceReport
-from agent_sessions.store.service import EventSourcedSessionStore
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def maintenance(store: EventSourcedSessionStore, **options: Any) -> Maintenance:
-    return Maintenance(store, clock=lambda: NOW, **options)
+def maintenance(store: Store, **options: Any) -> Maintenance:
+    return store.maintenance(clock=lambda: NOW, **options)
 
 
 def days_ago(days: float) -> datetime:
@@ -45,7 +42,7 @@ def days_ago(days: float) -> datetime:
 
 
 def add_session(
-    store: EventSourcedSessionStore,
+    store: Store,
     *,
     updated: float = 0,
     created: float | None = None,
@@ -63,11 +60,11 @@ def add_session(
     return session
 
 
-def add_events(store: EventSourcedSessionStore, session_id: str, *types: str) -> list[Event]:
+def add_events(store: Store, session_id: str, *types: str) -> list[Event]:
     return store.append_events([Event.new(type=t, session_id=session_id) for t in types])
 
 
-def add_history(store: EventSourcedSessionStore, **options: Any) -> tuple[Session, Run]:
+def add_history(store: Store, **options: Any) -> tuple[Session, Run]:
     """A session with a run and five events."""
     session = add_session(store, **options)
     run = Run.new(session_id=session.id)
@@ -77,13 +74,13 @@ def add_history(store: EventSourcedSessionStore, **options: Any) -> tuple[Sessio
     return session, run
 
 
-def sequences(store: EventSourcedSessionStore, session_id: str) -> list[int]:
+def sequences(store: Store, session_id: str) -> list[int]:
     return [e.sequence_number or 0 for e in store.get_events(session_id)]
 
 
 def count_calls(
     monkeypatch: pytest.MonkeyPatch,
-    store: EventSourcedSessionStore,
+    store: Store,
     name: str,
     *,
     fail_after: int | None = None,
@@ -103,8 +100,8 @@ def count_calls(
     return calls
 
 
-def tamper(store: EventSourcedSessionStore, sql: str, params: tuple[Any, ...]) -> None:
-    """Write to the index tables behind the store's back (SQLite and PostgreSQL);
+def tamper(store: Store, sql: str, params: tuple[Any, ...]) -> None:
+    """Write to the index tables behind the store's back;
     ``{events}``, ``{sessions}``, ``{sequences}`` name the tables, ``?`` the parameter."""
     recorder: Any = store.application.recorder
     index: SqlIndex = recorder.index
@@ -113,11 +110,6 @@ def tamper(store: EventSourcedSessionStore, sql: str, params: tuple[Any, ...]) -
     ).replace("?", index.p)
     with recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(statement, params)
-
-
-def memory_recorder(store: EventSourcedSessionStore) -> SessionsPOPORecorder | None:
-    recorder = store.application.recorder
-    return recorder if isinstance(recorder, SessionsPOPORecorder) else None
 
 
 @dataclass(frozen=True)
@@ -172,10 +164,9 @@ class DictArchive:
 # report and policy -------------------------------------------------------------------
 
 
-def test_report_shape(store: EventSourcedSessionStore) -> None:
+def test_report_shape(store: Store) -> None:
     add_history(store, updated=100)
     report = maintenance(store).execute(RetentionPolicy())
-    assert isinstance(report, MaintenanceReport)
     fields = report.to_dict()
     assert set(fields) == {
         "sessions_soft_deleted",
@@ -192,7 +183,7 @@ def test_report_shape(store: EventSourcedSessionStore) -> None:
     assert report.sessions_soft_deleted == 1
 
 
-def test_invalid_policy_is_a_validation_error(store: EventSourcedSessionStore) -> None:
+def test_invalid_policy_is_a_validation_error(store: Store) -> None:
     policy = RetentionPolicy()
     object.__setattr__(policy, "batch_size", 0)
     runner = maintenance(store)
@@ -213,7 +204,7 @@ def test_invalid_policy_is_a_validation_error(store: EventSourcedSessionStore) -
 # soft delete ---------------------------------------------------------------------------
 
 
-def test_soft_delete_cases(store: EventSourcedSessionStore) -> None:
+def test_soft_delete_cases(store: Store) -> None:
     expired = add_session(store, updated=91)
     failed = add_session(store, updated=200, status="failed")
     active = add_session(store, updated=91, status="active")
@@ -234,13 +225,13 @@ def test_soft_delete_cases(store: EventSourcedSessionStore) -> None:
     assert {s.id for s in page.sessions} == {active.id, pinned.id, recent.id}
 
 
-def test_soft_delete_with_infinity_deletes_nothing(store: EventSourcedSessionStore) -> None:
+def test_soft_delete_with_infinity_deletes_nothing(store: Store) -> None:
     add_session(store, updated=5000)
     policy = RetentionPolicy(max_completed_session_age_days=None)
     assert maintenance(store).soft_delete_expired_sessions(policy) == 0
 
 
-def test_max_session_age_days_uses_created_at(store: EventSourcedSessionStore) -> None:
+def test_max_session_age_days_uses_created_at(store: Store) -> None:
     old = add_session(store, updated=1, created=40)
     young = add_session(store, updated=1, created=20)
     runner = maintenance(store)
@@ -251,9 +242,7 @@ def test_max_session_age_days_uses_created_at(store: EventSourcedSessionStore) -
     assert store.get_session(young.id).deleted_at is None
 
 
-def test_batch_size_bounds_each_batch(
-    store: EventSourcedSessionStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batch_size_bounds_each_batch(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(5):
         add_session(store, updated=100)
     saves = count_calls(monkeypatch, store, "save_session")
@@ -265,7 +254,7 @@ def test_batch_size_bounds_each_batch(
 
 
 def test_interrupted_soft_delete_finishes_on_the_next_run(
-    store: EventSourcedSessionStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [add_session(store, updated=100).id for _ in range(5)]
     count_calls(monkeypatch, store, "save_session", fail_after=2)
@@ -281,7 +270,7 @@ def test_interrupted_soft_delete_finishes_on_the_next_run(
 # hard delete ---------------------------------------------------------------------------
 
 
-def test_hard_delete_erases_everything(store: EventSourcedSessionStore) -> None:
+def test_hard_delete_erases_everything(store: Store) -> None:
     gone, run = add_history(store, updated=200, deleted=31)
     kept, _ = add_history(store, updated=200, deleted=29)
     runner = maintenance(store)
@@ -304,7 +293,7 @@ def test_hard_delete_erases_everything(store: EventSourcedSessionStore) -> None:
 
 
 def test_failed_erasure_leaves_that_session_whole(
-    store: EventSourcedSessionStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, _ = add_history(store, updated=300, deleted=60)
     second, second_run = add_history(store, updated=300, deleted=50)
@@ -331,37 +320,23 @@ def test_failed_erasure_leaves_that_session_whole(
     assert maintenance(store).health_check() == []
 
 
-def fail_erasure_of(
-    monkeypatch: pytest.MonkeyPatch, store: EventSourcedSessionStore, session_id: str
-) -> None:
-    """Make the erasure of one session fail inside its transaction: on SQL backends
-    after its rows were deleted (so the rollback is what keeps them), in memory at
-    the check before any change (the memory recorder changes nothing until then)."""
-    if memory_recorder(store) is None:
-        original_erase = SqlIndex._erase
+def fail_erasure_of(monkeypatch: pytest.MonkeyPatch, store: Store, session_id: str) -> None:
+    """Make the erasure of one session fail inside its transaction, after its rows
+    were deleted: the rollback is what keeps them."""
+    original_erase = SqlIndex._erase
 
-        def failing_erase(self: SqlIndex, c: Any, erased_id: str) -> None:
-            original_erase(self, c, erased_id)
-            if erased_id == session_id:
-                raise RuntimeError("simulated failure inside the erasure")
-
-        monkeypatch.setattr(SqlIndex, "_erase", failing_erase)
-        return
-    original_check = SessionsPOPORecorder._assert_uniqueness
-
-    def failing_check(self: SessionsPOPORecorder, stored: Any, **kwargs: Any) -> None:
-        index: IndexWrite | None = kwargs.get("index")
-        if index is not None and session_id in index.erase:
+    def failing_erase(self: SqlIndex, c: Any, erased_id: str) -> None:
+        original_erase(self, c, erased_id)
+        if erased_id == session_id:
             raise RuntimeError("simulated failure inside the erasure")
-        original_check(self, stored, **kwargs)
 
-    monkeypatch.setattr(SessionsPOPORecorder, "_assert_uniqueness", failing_check)
+    monkeypatch.setattr(SqlIndex, "_erase", failing_erase)
 
 
 # pruning -------------------------------------------------------------------------------
 
 
-def test_prune_keeps_the_newest_and_their_numbers(store: EventSourcedSessionStore) -> None:
+def test_prune_keeps_the_newest_and_their_numbers(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, *["message_streamed"] * 10)
     runner = maintenance(store)
@@ -377,7 +352,7 @@ def test_prune_keeps_the_newest_and_their_numbers(store: EventSourcedSessionStor
     assert store.query().count_events(session_ids=[session.id]) == 6
 
 
-def test_protected_events_survive(store: EventSourcedSessionStore) -> None:
+def test_protected_events_survive(store: Store) -> None:
     session = add_session(store)
     add_events(
         store,
@@ -398,7 +373,7 @@ def test_protected_events_survive(store: EventSourcedSessionStore) -> None:
     assert sequences(store, session.id) == [1, 2, 5, 7, 8]
 
 
-def test_prune_event_types_first_go_first(store: EventSourcedSessionStore) -> None:
+def test_prune_event_types_first_go_first(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, "message_sent", "message_sent", "token_usage_updated")
     add_events(store, session.id, "message_streamed", "message_received")
@@ -411,7 +386,7 @@ def test_prune_event_types_first_go_first(store: EventSourcedSessionStore) -> No
     ]
 
 
-def test_pruning_the_newest_event_keeps_health_clean(store: EventSourcedSessionStore) -> None:
+def test_pruning_the_newest_event_keeps_health_clean(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, "session_created", "run_started", "message_sent")
     runner = maintenance(store)
@@ -424,7 +399,7 @@ def test_pruning_the_newest_event_keeps_health_clean(store: EventSourcedSessionS
 
 
 def test_execute_prunes_every_session_in_batches(
-    store: EventSourcedSessionStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     big = add_session(store, status="active")
     add_events(store, big.id, *["message_streamed"] * 7)
@@ -441,7 +416,7 @@ def test_execute_prunes_every_session_in_batches(
 
 
 def test_interrupted_pruning_finishes_on_the_next_run(
-    store: EventSourcedSessionStore, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session = add_session(store)
     add_events(store, session.id, *["message_streamed"] * 9)
@@ -458,7 +433,7 @@ def test_interrupted_pruning_finishes_on_the_next_run(
     assert maintenance(store).health_check() == []
 
 
-def test_archive_before_prune_writes_the_pruned_events(store: EventSourcedSessionStore) -> None:
+def test_archive_before_prune_writes_the_pruned_events(store: Store) -> None:
     session = add_session(store)
     events = add_events(store, session.id, "run_started", *["message_streamed"] * 6)
     archive = DictArchive()
@@ -474,7 +449,7 @@ def test_archive_before_prune_writes_the_pruned_events(store: EventSourcedSessio
     assert [json.loads(line) for line in lines] == [e.to_dict() for e in events[1:5]]
     assert sequences(store, session.id) == [1, 6, 7]
     # Registered under its session, so erasing the session takes the archive along.
-    [registered] = ArtifactRegistry(store).list_by_session(session.id)
+    [registered] = store.registry.list_by_session(session.id)
     assert registered.key == key
     assert registered.content_type == "application/x-ndjson"
     store.delete_session(session.id)
@@ -482,7 +457,7 @@ def test_archive_before_prune_writes_the_pruned_events(store: EventSourcedSessio
     assert archive.deleted == [key]
 
 
-def test_failed_archive_prunes_nothing(store: EventSourcedSessionStore) -> None:
+def test_failed_archive_prunes_nothing(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, *["message_streamed"] * 5)
     archive = DictArchive(failing=True)
@@ -500,7 +475,7 @@ def test_failed_archive_prunes_nothing(store: EventSourcedSessionStore) -> None:
     assert len(report.errors) == 1
 
 
-def test_max_total_events(store: EventSourcedSessionStore) -> None:
+def test_max_total_events(store: Store) -> None:
     older = add_session(store, created=20, updated=1, status="active")
     newer = add_session(store, created=10, updated=1, status="active")
     add_events(store, older.id, "session_created", "message_sent", "message_sent", "message_sent")
@@ -520,8 +495,8 @@ def test_max_total_events(store: EventSourcedSessionStore) -> None:
 # orphans -------------------------------------------------------------------------------
 
 
-def register(store: EventSourcedSessionStore, key: str, session_id: str | None) -> None:
-    ArtifactRegistry(store).register(
+def register(store: Store, key: str, session_id: str | None) -> None:
+    store.registry.register(
         key=key,
         byte_size=10,
         checksum_sha256="0" * 64,
@@ -531,7 +506,7 @@ def register(store: EventSourcedSessionStore, key: str, session_id: str | None) 
     )
 
 
-def test_clean_orphaned_artifacts(store: EventSourcedSessionStore) -> None:
+def test_clean_orphaned_artifacts(store: Store) -> None:
     erased = add_session(store)
     kept = add_session(store)
     for key, owner in (("a1", erased.id), ("a2", erased.id), ("b", kept.id), ("free", None)):
@@ -547,51 +522,49 @@ def test_clean_orphaned_artifacts(store: EventSourcedSessionStore) -> None:
     assert runner.execute(RetentionPolicy(batch_size=1)).artifacts_cleaned == 2
     assert sorted(blobs.deleted) == ["a1", "a2"]
     assert runner.list_orphaned_artifacts() == []
-    registry = ArtifactRegistry(store)
+    registry = store.registry
     assert registry.get_by_key("a1") is None
     assert registry.get_by_key("b") is not None
     assert registry.get_by_key("free") is not None
     assert runner.clean_orphaned_artifacts() == 0
 
 
-def test_orphaned_sequence_counters(store: EventSourcedSessionStore) -> None:
+def test_orphaned_sequence_counters(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, "message_sent")
     remove_session_row(store, session.id)
     runner = maintenance(store)
     assert runner.list_orphaned_sequences() == [session.id]
     assert runner.clean_orphaned_sequences(dry_run=True) == 1
+    assert runner.health_check() == [
+        "1 events reference non-existent sessions",
+        "1 sequence counters reference non-existent sessions",
+    ]
     report = runner.execute(RetentionPolicy())
-    if report.orphaned_sequences_cleaned:
-        # Once delete_session erases a session's leftovers without its session row.
-        assert runner.health_check() == []
-    else:
-        # Today delete_session ignores such a session: reported, nothing removed.
-        assert report.errors == [
-            f"clean_orphaned_sequences failed: the sequence counter of {session.id} has "
-            "no session record, and delete_session does not erase a session without one"
-        ]
-        assert store.get_latest_sequence(session.id) == 1
+    # delete_session erases what the session left (counter, event, index row) even
+    # without its session row.
+    assert report.orphaned_sequences_cleaned == 1
+    assert report.errors == []
+    assert store.get_latest_sequence(session.id) == 0
+    assert store.get_events(session.id) == []
+    assert runner.list_orphaned_sequences() == []
+    assert runner.health_check() == []
 
 
 # health --------------------------------------------------------------------------------
 
 
-def remove_session_row(store: EventSourcedSessionStore, session_id: str) -> None:
-    memory = memory_recorder(store)
-    if memory is not None:
-        del memory._sessions[session_id]
-    else:
-        tamper(store, "DELETE FROM {sessions} WHERE session_id = ?", (session_id,))
+def remove_session_row(store: Store, session_id: str) -> None:
+    tamper(store, "DELETE FROM {sessions} WHERE session_id = ?", (session_id,))
 
 
-def test_health_check_is_clean_on_a_healthy_store(store: EventSourcedSessionStore) -> None:
+def test_health_check_is_clean_on_a_healthy_store(store: Store) -> None:
     add_history(store)
     add_history(store)
     assert maintenance(store).health_check() == []
 
 
-def test_health_check_reports_orphans(store: EventSourcedSessionStore) -> None:
+def test_health_check_reports_orphans(store: Store) -> None:
     session, _ = add_history(store)
     add_history(store)
     remove_session_row(store, session.id)
@@ -602,43 +575,33 @@ def test_health_check_reports_orphans(store: EventSourcedSessionStore) -> None:
     ]
 
 
-def test_health_check_reports_a_counter_mismatch(store: EventSourcedSessionStore) -> None:
+def test_health_check_reports_a_counter_mismatch(store: Store) -> None:
     session, _ = add_history(store)
-    memory = memory_recorder(store)
     for counter in (3, 9):
-        if memory is not None:
-            memory._sequences[session.id] = counter
-        else:
-            tamper(
-                store,
-                "UPDATE {sequences} SET last_sequence = ? WHERE session_id = ?",
-                (counter, session.id),
-            )
+        tamper(
+            store,
+            "UPDATE {sequences} SET last_sequence = ? WHERE session_id = ?",
+            (counter, session.id),
+        )
         assert maintenance(store).health_check() == [
             f"Sequence mismatch for {session.id}: counter={counter}, max_sequence=5"
         ]
 
 
-def test_health_check_reports_index_rows_missing(store: EventSourcedSessionStore) -> None:
+def test_health_check_reports_index_rows_missing(store: Store) -> None:
     session, _ = add_history(store)
-    memory = memory_recorder(store)
-    if memory is not None:
-        rows = memory._session_events[session.id]
-        memory._events_by_id.pop(rows[1].event_id)
-        del rows[1]
-    else:
-        tamper(
-            store,
-            "DELETE FROM {events} WHERE session_id = ? AND sequence_number = ?",
-            (session.id, 2),
-        )
+    tamper(
+        store,
+        "DELETE FROM {events} WHERE session_id = ? AND sequence_number = ?",
+        (session.id, 2),
+    )
     assert maintenance(store).health_check() == [
         f"Index mismatch for {session.id}: 0 index rows without a log event, "
         "1 log events without an index row"
     ]
 
 
-def test_health_check_reports_projection_lag(store: EventSourcedSessionStore) -> None:
+def test_health_check_reports_projection_lag(store: Store) -> None:
     runner = maintenance(store)
     assert runner.health_check() == []
     add_session(store)
@@ -649,7 +612,7 @@ def test_health_check_reports_projection_lag(store: EventSourcedSessionStore) ->
     assert runner.health_check() == []
 
 
-def test_execute_twice_changes_nothing_the_second_time(store: EventSourcedSessionStore) -> None:
+def test_execute_twice_changes_nothing_the_second_time(store: Store) -> None:
     add_history(store, updated=100)
     add_history(store, updated=300, deleted=100)
     busy = add_session(store, status="active")

@@ -1,4 +1,4 @@
-"""Pricing: the cost formula and rate resolution of spec section 3.3."""
+"""Pricing: the cost formula (USD per token) and how a run's rates are resolved."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from agent_sessions.domain.pricing import (
     calculate_cost,
     default_pricing_table,
     run_cost,
-    token_count,
 )
+from agent_sessions.domain.token_usage import token_count
 
 TABLE = {
     "acme": {

@@ -1,4 +1,4 @@
-"""QueryAPI (spec section 3): every operation's filters, orders, limits and cursors, and
+"""QueryAPI: every operation's filters, orders, limits and cursors, and
 how queries follow the store's writes, on memory, SQLite and PostgreSQL.
 
 All timestamps are fixed (``at(minutes)`` after 2026-01-01 UTC) and ids are chosen so that
@@ -8,7 +8,6 @@ sequence, timestamp and id orders differ: an order that is computed the wrong wa
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,21 +28,19 @@ from agent_sessions import (
     SessionStatus,
     open_store,
 )
+from agent_sessions.composition import Store
 from agent_sessions.services.query_results import (
     CostSummary,
-    DailyUsage,
     EventPage,
     ModelCost,
     ProviderCost,
     ProviderUsage,
     RunPage,
-    SessionExport,
     SessionPage,
     SessionStats,
     TokenTotals,
     UsageSummary,
 )
-from agent_sessions.store.service import EventSourcedSessionStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,14 +49,11 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-# fixtures --------------------------------------------------------------------------------
-
-
 # helpers ---------------------------------------------------------------------------------
 
 
 def add_session(
-    store: EventSourcedSessionStore,
+    store: Store,
     id: str | None = None,
     *,
     agent_id: str = "agent-a",
@@ -81,7 +75,7 @@ def add_session(
 
 
 def add_run(
-    store: EventSourcedSessionStore,
+    store: Store,
     session_id: str,
     id: str | None = None,
     *,
@@ -202,7 +196,7 @@ SESSION_ORDERS = {
 }
 
 
-def add_order_sessions(store: EventSourcedSessionStore, tags: Sequence[str] = ()) -> None:
+def add_order_sessions(store: Store, tags: Sequence[str] = ()) -> None:
     for sid, (created, updated) in ORDER_SESSIONS.items():
         add_session(store, sid, created=created, updated=updated, tags=tags)
 
@@ -222,7 +216,7 @@ RUN_ORDERS = {
 }
 
 
-def add_order_runs(store: EventSourcedSessionStore) -> None:
+def add_order_runs(store: Store) -> None:
     add_session(store, "ses_r")
     for rid, (started, total) in ORDER_RUNS.items():
         usage = {} if total is None else {"total_tokens": total}
@@ -241,7 +235,7 @@ EVENT_ORDERS = {
 }
 
 
-def add_order_events(store: EventSourcedSessionStore) -> None:
+def add_order_events(store: Store) -> None:
     for sid, events in ORDER_EVENTS.items():
         add_session(store, sid)
         store.append_events([event(sid, eid, minute=minute) for eid, minute in events])
@@ -251,16 +245,13 @@ def add_order_events(store: EventSourcedSessionStore) -> None:
 
 
 class TestSearchSessions:
-    def test_a_page_is_a_typed_record_of_sessions(self, store: EventSourcedSessionStore) -> None:
+    def test_a_page_holds_the_saved_sessions_and_their_total(self, store: Store) -> None:
         saved = add_session(store, "ses_1", tags=["x"])
         page = store.query().search_sessions()
-        assert isinstance(page, SessionPage)
-        assert not isinstance(page, dict)
         assert page.sessions == [saved]
-        assert all(isinstance(s, Session) for s in page.sessions)
         assert page.total_count == 1
 
-    def test_saving_the_same_id_twice_counts_once(self, store: EventSourcedSessionStore) -> None:
+    def test_saving_the_same_id_twice_counts_once(self, store: Store) -> None:
         session = add_session(store, "ses_1")
         store.save_session(session.replace(status="active", updated_at=at(5)))
         page = store.query().search_sessions()
@@ -269,23 +260,21 @@ class TestSearchSessions:
         assert page.sessions[0].status == SessionStatus.ACTIVE
         assert store.query().search_sessions(status="pending").total_count == 0
 
-    def test_limit_two_over_five_gives_two_and_total_five(
-        self, store: EventSourcedSessionStore
-    ) -> None:
+    def test_limit_two_over_five_gives_two_and_total_five(self, store: Store) -> None:
         add_order_sessions(store)
         page = store.query().search_sessions(limit=2)
         assert len(page.sessions) == 2
         assert page.total_count == 5
         assert page.cursor is not None
 
-    def test_an_empty_page_has_no_cursor(self, store: EventSourcedSessionStore) -> None:
+    def test_an_empty_page_has_no_cursor(self, store: Store) -> None:
         page = store.query().search_sessions()
         assert (page.sessions, page.cursor, page.total_count) == ([], None, 0)
         add_session(store, "ses_1", agent_id="someone")
         page = store.query().search_sessions(agent_id="nobody")
         assert (page.sessions, page.cursor, page.total_count) == ([], None, 0)
 
-    def test_filter_by_agent_id(self, store: EventSourcedSessionStore) -> None:
+    def test_filter_by_agent_id(self, store: Store) -> None:
         add_session(store, "ses_1", agent_id="agent-a")
         add_session(store, "ses_2", agent_id="agent-b")
         add_session(store, "ses_3", agent_id="agent-a", created=1)
@@ -293,7 +282,7 @@ class TestSearchSessions:
         assert session_ids(page) == ["ses_1", "ses_3"]
         assert page.total_count == 2
 
-    def test_filter_by_status_single_and_list(self, store: EventSourcedSessionStore) -> None:
+    def test_filter_by_status_single_and_list(self, store: Store) -> None:
         add_session(store, "ses_1", status="active")
         add_session(store, "ses_2", status="completed", created=1)
         add_session(store, "ses_3", status="failed", created=2)
@@ -310,7 +299,7 @@ class TestSearchSessions:
         assert ids(["cancelled"]) == []
         assert q.search_sessions(status=["completed", "failed"]).total_count == 2
 
-    def test_filter_by_provider_of_any_run(self, store: EventSourcedSessionStore) -> None:
+    def test_filter_by_provider_of_any_run(self, store: Store) -> None:
         add_session(store, "ses_1", created=0)
         add_session(store, "ses_2", created=1)
         add_session(store, "ses_3", created=2)
@@ -332,7 +321,7 @@ class TestSearchSessions:
         assert ids(["acme", "beta"]) == ["ses_1", "ses_2"]
         assert ids(["gamma"]) == []
 
-    def test_tags_must_all_be_present(self, store: EventSourcedSessionStore) -> None:
+    def test_tags_must_all_be_present(self, store: Store) -> None:
         add_session(store, "ses_1", tags=["a", "b"], created=0)
         add_session(store, "ses_2", tags=["a"], created=1)
         add_session(store, "ses_3", tags=["b", "c"], created=2)
@@ -352,7 +341,7 @@ class TestSearchSessions:
         assert page(["a", "c"]).cursor is None
         assert len(page([]).sessions) == 4  # no tags: no tag filter
 
-    def test_created_after_and_before_are_inclusive(self, store: EventSourcedSessionStore) -> None:
+    def test_created_after_and_before_are_inclusive(self, store: Store) -> None:
         for i, minute in enumerate((0, 10, 20), start=1):
             add_session(store, f"ses_{i}", created=minute)
         q = store.query()
@@ -366,9 +355,7 @@ class TestSearchSessions:
         assert ids(created_after=at(10) + timedelta(microseconds=1)) == ["ses_3"]
         assert q.search_sessions(created_after=at(10)).total_count == 2
 
-    def test_soft_deleted_sessions_are_hidden_unless_asked_for(
-        self, store: EventSourcedSessionStore
-    ) -> None:
+    def test_soft_deleted_sessions_are_hidden_unless_asked_for(self, store: Store) -> None:
         add_session(store, "ses_1", created=0)
         gone = add_session(store, "ses_2", created=1)
         store.save_session(gone.soft_delete(at(5)))
@@ -386,27 +373,25 @@ class TestSearchSessions:
         store.save_session(store.get_session("ses_2").restore())
         assert q.search_sessions().total_count == 2
 
-    def test_orders_with_id_tie_break(self, store: EventSourcedSessionStore) -> None:
+    def test_orders_with_id_tie_break(self, store: Store) -> None:
         add_order_sessions(store)
         q = store.query()
         assert session_ids(q.search_sessions()) == SESSION_ORDERS["updated_at_desc"]
         for order, expected in SESSION_ORDERS.items():
             assert session_ids(q.search_sessions(order_by=order)) == expected, order
 
-    def test_unknown_order_falls_back_to_updated_at_desc(
-        self, store: EventSourcedSessionStore
-    ) -> None:
+    def test_unknown_order_falls_back_to_updated_at_desc(self, store: Store) -> None:
         add_order_sessions(store)
         page = store.query().search_sessions(order_by="name_asc")
         assert session_ids(page) == SESSION_ORDERS["updated_at_desc"]
 
-    def test_a_newer_update_moves_a_session_first(self, store: EventSourcedSessionStore) -> None:
+    def test_a_newer_update_moves_a_session_first(self, store: Store) -> None:
         add_order_sessions(store)
         store.save_session(store.get_session("ses_2").replace(updated_at=at(99)))
         assert session_ids(store.query().search_sessions())[0] == "ses_2"
 
     @pytest.mark.parametrize("order", list(SESSION_ORDERS))
-    def test_page_two_continues_page_one(self, store: EventSourcedSessionStore, order: str) -> None:
+    def test_page_two_continues_page_one(self, store: Store, order: str) -> None:
         add_order_sessions(store)
         first = store.query().search_sessions(order_by=order, limit=1)
         assert session_ids(first) == SESSION_ORDERS[order][:1]
@@ -417,7 +402,7 @@ class TestSearchSessions:
     @pytest.mark.parametrize("order", list(SESSION_ORDERS))
     @pytest.mark.parametrize("tags", [(), ("t",)], ids=["sql", "tag-filter"])
     def test_walking_every_page_yields_each_session_once(
-        self, store: EventSourcedSessionStore, order: str, tags: tuple[str, ...]
+        self, store: Store, order: str, tags: tuple[str, ...]
     ) -> None:
         # With a tag filter the page is cut in memory after the query; both paths page.
         add_order_sessions(store, tags=["t", "u"])
@@ -436,7 +421,7 @@ class TestSearchSessions:
 # limits and value validation -------------------------------------------------------------
 
 
-def search(store: EventSourcedSessionStore, kind: str, **options: Any) -> Any:
+def search(store: Store, kind: str, **options: Any) -> Any:
     q = store.query()
     operations: dict[str, Callable[..., Any]] = {
         "sessions": q.search_sessions,
@@ -447,7 +432,7 @@ def search(store: EventSourcedSessionStore, kind: str, **options: Any) -> Any:
 
 
 @pytest.mark.parametrize("kind", ["sessions", "runs", "events"])
-def test_limit_validation(store: EventSourcedSessionStore, kind: str) -> None:
+def test_limit_validation(store: Store, kind: str) -> None:
     for bad in (0, -1, "5", 2.0, True):
         with fails(ErrorCode.VALIDATION_ERROR, "limit must be a positive integer"):
             search(store, kind, limit=bad)
@@ -457,7 +442,7 @@ def test_limit_validation(store: EventSourcedSessionStore, kind: str) -> None:
     assert search(store, kind, limit=1).cursor is None
 
 
-def test_default_limits(store: EventSourcedSessionStore) -> None:
+def test_default_limits(store: Store) -> None:
     for i in range(51):
         add_session(store, f"ses_{i:03}", created=i)
     for i in range(51):
@@ -470,7 +455,7 @@ def test_default_limits(store: EventSourcedSessionStore) -> None:
     assert len(q.search_events().events) == 100
 
 
-def test_unsupported_enum_values(store: EventSourcedSessionStore) -> None:
+def test_unsupported_enum_values(store: Store) -> None:
     q = store.query()
     prefix = "status contains unsupported value"
     with fails(ErrorCode.VALIDATION_ERROR, prefix=prefix):
@@ -486,7 +471,7 @@ def test_unsupported_enum_values(store: EventSourcedSessionStore) -> None:
     assert q.search_runs(status=RunStatus.TIMEOUT).runs == []
 
 
-def test_unknown_event_types_are_rejected(store: EventSourcedSessionStore) -> None:
+def test_unknown_event_types_are_rejected(store: Store) -> None:
     q = store.query()
     prefix = "types contains unsupported value"
     with fails(ErrorCode.VALIDATION_ERROR, prefix=prefix):
@@ -500,8 +485,8 @@ def test_unknown_event_types_are_rejected(store: EventSourcedSessionStore) -> No
 
 
 @pytest.mark.parametrize("bad", [{"a": 1}, 5, [None], ["active", 3]], ids=repr)
-def test_enum_values_must_be_strings(store: EventSourcedSessionStore, bad: Any) -> None:
-    # Spec: "<field> values must be atoms or strings"; Python has no atoms.
+def test_enum_values_must_be_strings(store: Store, bad: Any) -> None:
+    # "<field> values must be strings": any other value is refused, not stringified.
     q = store.query()
     with fails(ErrorCode.VALIDATION_ERROR, prefix="status values must be"):
         q.search_sessions(status=bad)
@@ -516,12 +501,12 @@ def test_enum_values_must_be_strings(store: EventSourcedSessionStore, bad: Any) 
 # get_session_stats -----------------------------------------------------------------------
 
 
-def test_stats_of_an_unknown_session(store: EventSourcedSessionStore) -> None:
+def test_stats_of_an_unknown_session(store: Store) -> None:
     with fails(ErrorCode.SESSION_NOT_FOUND, "Session ses_nope not found"):
         store.query().get_session_stats("ses_nope")
 
 
-def test_stats_count_and_sum(store: EventSourcedSessionStore) -> None:
+def test_stats_count_and_sum(store: Store) -> None:
     add_session(store, "ses_1")
     add_session(store, "ses_2")
     add_run(
@@ -555,7 +540,6 @@ def test_stats_count_and_sum(store: EventSourcedSessionStore) -> None:
     store.append_events([event("ses_2", minute=m) for m in (0, 20)])
 
     stats = store.query().get_session_stats("ses_1")
-    assert isinstance(stats, SessionStats)
     assert stats.session_id == "ses_1"
     assert stats.event_count == 3
     assert stats.run_count == 4
@@ -567,7 +551,7 @@ def test_stats_count_and_sum(store: EventSourcedSessionStore) -> None:
     assert stats.status_counts == {"completed": 3, "failed": 1}
 
 
-def test_stats_of_an_empty_session(store: EventSourcedSessionStore) -> None:
+def test_stats_of_an_empty_session(store: Store) -> None:
     add_session(store, "ses_1")
     stats = store.query().get_session_stats("ses_1")
     assert stats == SessionStats(
@@ -587,7 +571,7 @@ def test_stats_of_an_empty_session(store: EventSourcedSessionStore) -> None:
 
 class TestSearchRuns:
     @pytest.fixture
-    def runs(self, store: EventSourcedSessionStore) -> EventSourcedSessionStore:
+    def runs(self, store: Store) -> Store:
         add_session(store, "ses_1")
         add_session(store, "ses_2")
         add_run(
@@ -623,16 +607,14 @@ class TestSearchRuns:
         return store
 
     @staticmethod
-    def ids(store: EventSourcedSessionStore, **filters: Any) -> list[str]:
+    def ids(store: Store, **filters: Any) -> list[str]:
         page = store.query().search_runs(order_by="started_at_asc", **filters)
-        assert isinstance(page, RunPage)
-        assert all(isinstance(r, Run) for r in page.runs)
         return run_ids(page)
 
-    def test_no_filter(self, runs: EventSourcedSessionStore) -> None:
+    def test_no_filter(self, runs: Store) -> None:
         assert self.ids(runs) == ["run_1", "run_2", "run_3", "run_4"]
 
-    def test_filters(self, runs: EventSourcedSessionStore) -> None:
+    def test_filters(self, runs: Store) -> None:
         assert self.ids(runs, session_id="ses_2") == ["run_3", "run_4"]
         assert self.ids(runs, provider="acme") == ["run_1", "run_3"]
         assert self.ids(runs, status="completed") == ["run_1", "run_4"]
@@ -643,21 +625,19 @@ class TestSearchRuns:
         assert self.ids(runs, session_id="ses_1", provider="acme", status="completed") == ["run_1"]
         assert self.ids(runs, session_id="ses_nope") == []
 
-    def test_min_tokens(self, runs: EventSourcedSessionStore) -> None:
+    def test_min_tokens(self, runs: Store) -> None:
         assert self.ids(runs, min_tokens=0) == ["run_1", "run_2", "run_3", "run_4"]
         assert self.ids(runs, min_tokens=100) == ["run_1", "run_4"]  # inclusive
         assert self.ids(runs, min_tokens=101) == ["run_4"]
         assert self.ids(runs, min_tokens=251) == []
 
     @pytest.mark.parametrize("bad", [-1, "5", 1.5, True])
-    def test_min_tokens_must_be_a_non_negative_integer(
-        self, store: EventSourcedSessionStore, bad: Any
-    ) -> None:
+    def test_min_tokens_must_be_a_non_negative_integer(self, store: Store, bad: Any) -> None:
         with fails(ErrorCode.QUERY_ERROR, "min_tokens must be a non-negative integer"):
             store.query().search_runs(min_tokens=bad)
 
 
-def test_run_orders(store: EventSourcedSessionStore) -> None:
+def test_run_orders(store: Store) -> None:
     add_order_runs(store)
     q = store.query()
     assert run_ids(q.search_runs()) == RUN_ORDERS["started_at_desc"]
@@ -666,7 +646,7 @@ def test_run_orders(store: EventSourcedSessionStore) -> None:
     assert run_ids(q.search_runs(order_by="cheapest")) == RUN_ORDERS["started_at_desc"]
 
 
-def test_token_usage_order_has_no_cursor(store: EventSourcedSessionStore) -> None:
+def test_token_usage_order_has_no_cursor(store: Store) -> None:
     add_order_runs(store)
     q = store.query()
     page = q.search_runs(order_by="token_usage_desc", limit=2)
@@ -685,7 +665,7 @@ def test_token_usage_order_has_no_cursor(store: EventSourcedSessionStore) -> Non
 
 
 @pytest.mark.parametrize("order", ["started_at_desc", "started_at_asc"])
-def test_run_pages(store: EventSourcedSessionStore, order: str) -> None:
+def test_run_pages(store: Store, order: str) -> None:
     add_order_runs(store)
     first = store.query().search_runs(order_by=order, limit=1)
     second = store.query().search_runs(order_by=order, limit=1, cursor=first.cursor)
@@ -699,7 +679,7 @@ def test_run_pages(store: EventSourcedSessionStore, order: str) -> None:
         assert walk(fetch) == RUN_ORDERS[order], limit
 
 
-def test_run_pages_keep_their_filters(store: EventSourcedSessionStore) -> None:
+def test_run_pages_keep_their_filters(store: Store) -> None:
     add_order_runs(store)
     add_session(store, "ses_other")
     add_run(store, "ses_other", "run_0", started=5, usage={"total_tokens": 60})
@@ -714,7 +694,7 @@ def test_run_pages_keep_their_filters(store: EventSourcedSessionStore) -> None:
 # usage -----------------------------------------------------------------------------------
 
 
-def add_usage_runs(store: EventSourcedSessionStore) -> None:
+def add_usage_runs(store: Store) -> None:
     add_session(store, "ses_1", agent_id="agent-a")
     add_session(store, "ses_2", agent_id="agent-b")
     add_run(
@@ -747,7 +727,7 @@ def add_usage_runs(store: EventSourcedSessionStore) -> None:
     add_run(store, "ses_2", "run_4", started=120, usage={"input_tokens": 7})
 
 
-def test_usage_summary_totals_and_by_provider(store: EventSourcedSessionStore) -> None:
+def test_usage_summary_totals_and_by_provider(store: Store) -> None:
     add_usage_runs(store)
     summary = store.query().get_usage_summary()
     assert summary == UsageSummary(
@@ -763,7 +743,7 @@ def test_usage_summary_totals_and_by_provider(store: EventSourcedSessionStore) -
     )
 
 
-def test_usage_summary_filters(store: EventSourcedSessionStore) -> None:
+def test_usage_summary_filters(store: Store) -> None:
     add_usage_runs(store)
     q = store.query()
     by_session = q.get_usage_summary(session_id="ses_2")
@@ -782,7 +762,7 @@ def test_usage_summary_filters(store: EventSourcedSessionStore) -> None:
     assert empty == UsageSummary(0, 0, 0, 0, {})
 
 
-def daily_from_runs(store: EventSourcedSessionStore) -> dict[tuple[str, str, str], list[int]]:
+def daily_from_runs(store: Store) -> dict[tuple[str, str, str], list[int]]:
     """The daily rollup recomputed from the stored runs themselves."""
 
     def count(usage: dict[str, Any], key: str) -> int:
@@ -805,16 +785,15 @@ def daily_from_runs(store: EventSourcedSessionStore) -> dict[tuple[str, str, str
     return rollup
 
 
-def daily_from_view(store: EventSourcedSessionStore, **filters: Any) -> dict[Any, list[int]]:
+def daily_from_view(store: Store, **filters: Any) -> dict[Any, list[int]]:
     days = store.query().get_usage_by_day(**filters)
-    assert all(isinstance(d, DailyUsage) for d in days)
     return {
         (d.day, d.provider, d.model): [d.run_count, d.input_tokens, d.output_tokens, d.total_tokens]
         for d in days
     }
 
 
-def test_usage_by_day_equals_per_run_sums(store: EventSourcedSessionStore) -> None:
+def test_usage_by_day_equals_per_run_sums(store: Store) -> None:
     add_usage_runs(store)
     assert daily_from_view(store) == daily_from_runs(store)
     assert daily_from_view(store) == {
@@ -836,7 +815,7 @@ def test_usage_by_day_equals_per_run_sums(store: EventSourcedSessionStore) -> No
 
 
 def test_usage_by_day_does_not_double_count_a_resaved_run(
-    store: EventSourcedSessionStore,
+    store: Store,
 ) -> None:
     add_usage_runs(store)
     run = store.get_run("run_1")
@@ -862,7 +841,7 @@ PRICING = {
 }
 
 
-def add_cost_runs(store: EventSourcedSessionStore) -> None:
+def add_cost_runs(store: Store) -> None:
     add_session(store, "ses_1", agent_id="agent-a")
     add_session(store, "ses_2", agent_id="agent-b")
     usage = {"input_tokens": 1000, "output_tokens": 500}
@@ -902,10 +881,9 @@ def add_cost_runs(store: EventSourcedSessionStore) -> None:
     add_run(store, "ses_2", "run_7", started=60, cost=0.25)
 
 
-def test_cost_summary_with_stored_and_computed_costs(store: EventSourcedSessionStore) -> None:
+def test_cost_summary_with_stored_and_computed_costs(store: Store) -> None:
     add_cost_runs(store)
     summary = store.query().get_cost_summary(pricing_table=PRICING)
-    assert isinstance(summary, CostSummary)
     assert summary.run_count == 7
     assert summary.unmapped_runs == 2
     assert summary.total_cost_usd == pytest.approx(26.95)
@@ -924,7 +902,7 @@ def test_cost_summary_with_stored_and_computed_costs(store: EventSourcedSessionS
     assert summary.by_model["unknown"] == ModelCost(cost_usd=0.25, input_tokens=0, output_tokens=0)
 
 
-def test_cost_summary_filters(store: EventSourcedSessionStore) -> None:
+def test_cost_summary_filters(store: Store) -> None:
     add_cost_runs(store)
     q = store.query()
 
@@ -942,7 +920,7 @@ def test_cost_summary_filters(store: EventSourcedSessionStore) -> None:
     assert summary(provider="acme", agent_id="agent-b") == (2, 5.2, 0)
 
 
-def test_cost_summary_flat_legacy_pricing_table(store: EventSourcedSessionStore) -> None:
+def test_cost_summary_flat_legacy_pricing_table(store: Store) -> None:
     add_session(store, "ses_1")
     add_run(
         store,
@@ -961,14 +939,14 @@ def test_cost_summary_flat_legacy_pricing_table(store: EventSourcedSessionStore)
     assert other.by_provider == {}
 
 
-def test_cost_summary_default_pricing_table(store: EventSourcedSessionStore) -> None:
+def test_cost_summary_default_pricing_table(store: Store) -> None:
     add_session(store, "ses_1")
     usage = {"input_tokens": 1_000_000, "output_tokens": 100_000}
     model = "claude-sonnet-4-20250514"
     add_run(store, "ses_1", "run_1", provider="anthropic", model=model, usage=usage)
     summary = store.query().get_cost_summary()
 
-    from agent_sessions.domain import pricing  # the documented contract of spec 3.3
+    from agent_sessions.domain import pricing  # the documented default table
 
     expected = pricing.calculate_cost(usage, "anthropic", model, pricing.default_pricing_table())
     assert expected is not None
@@ -977,7 +955,7 @@ def test_cost_summary_default_pricing_table(store: EventSourcedSessionStore) -> 
     assert summary.unmapped_runs == 0
 
 
-def test_cost_summary_of_nothing(store: EventSourcedSessionStore) -> None:
+def test_cost_summary_of_nothing(store: Store) -> None:
     summary = store.query().get_cost_summary(pricing_table=PRICING)
     assert summary == CostSummary(
         total_cost_usd=0.0, run_count=0, by_provider={}, by_model={}, unmapped_runs=0
@@ -989,7 +967,7 @@ def test_cost_summary_of_nothing(store: EventSourcedSessionStore) -> None:
 
 class TestSearchEvents:
     @pytest.fixture
-    def events(self, store: EventSourcedSessionStore) -> EventSourcedSessionStore:
+    def events(self, store: Store) -> Store:
         add_session(store, "ses_a")
         add_session(store, "ses_b")
         add_run(store, "ses_a", "run_a")
@@ -1035,20 +1013,18 @@ class TestSearchEvents:
         return store
 
     @staticmethod
-    def check(store: EventSourcedSessionStore, expected: list[str], **filters: Any) -> None:
+    def check(store: Store, expected: list[str], **filters: Any) -> None:
         q = store.query()
         page = q.search_events(order_by="timestamp_asc", limit=1000, **filters)
-        assert isinstance(page, EventPage)
-        assert all(isinstance(e, Event) for e in page.events)
         assert event_ids(page) == expected, filters
         assert q.count_events(**filters) == len(expected), filters
 
-    def test_no_filter(self, events: EventSourcedSessionStore) -> None:
+    def test_no_filter(self, events: Store) -> None:
         everything = ["evt_1", "evt_2", "evt_3", "evt_4", "evt_5", "evt_6"]
         self.check(events, everything)
         self.check(events, everything, session_ids=[], run_ids=[], providers=[])
 
-    def test_session_and_run_ids(self, events: EventSourcedSessionStore) -> None:
+    def test_session_and_run_ids(self, events: Store) -> None:
         self.check(events, ["evt_1", "evt_2", "evt_3"], session_ids=["ses_a"])
         self.check(
             events,
@@ -1059,25 +1035,25 @@ class TestSearchEvents:
         self.check(events, ["evt_4", "evt_5", "evt_6"], run_ids=["run_b"])
         self.check(events, ["evt_2", "evt_3"], run_ids=["run_a", "run_nope"])
 
-    def test_types(self, events: EventSourcedSessionStore) -> None:
+    def test_types(self, events: Store) -> None:
         self.check(events, ["evt_3", "evt_4"], types="message_sent")
         self.check(events, ["evt_3", "evt_4"], types=EventType.MESSAGE_SENT)
         self.check(events, ["evt_3", "evt_4", "evt_5"], types=["message_sent", "tool_call_started"])
         self.check(events, [], types=["tool_approval_denied"])
 
-    def test_providers(self, events: EventSourcedSessionStore) -> None:
+    def test_providers(self, events: Store) -> None:
         self.check(events, ["evt_2", "evt_3", "evt_6"], providers=["acme"])
         self.check(
             events, ["evt_2", "evt_3", "evt_4", "evt_5", "evt_6"], providers=["beta", "acme"]
         )
 
-    def test_since_and_until_are_inclusive(self, events: EventSourcedSessionStore) -> None:
+    def test_since_and_until_are_inclusive(self, events: Store) -> None:
         self.check(events, ["evt_3", "evt_4", "evt_5", "evt_6"], since=at(2))
         self.check(events, ["evt_1", "evt_2", "evt_3", "evt_4"], until=at(2))
         self.check(events, ["evt_3", "evt_4"], since=at(2), until=at(2))
         self.check(events, ["evt_5", "evt_6"], since=at(2) + timedelta(microseconds=1))
 
-    def test_correlation_id_and_combinations(self, events: EventSourcedSessionStore) -> None:
+    def test_correlation_id_and_combinations(self, events: Store) -> None:
         self.check(events, ["evt_1", "evt_2"], correlation_id="c1")
         self.check(events, ["evt_3"], correlation_id="c2")
         self.check(events, [], correlation_id="c3")
@@ -1086,12 +1062,12 @@ class TestSearchEvents:
         )
         self.check(events, ["evt_2"], correlation_id="c1", run_ids=["run_a"], until=at(1))
 
-    def test_soft_deleted_sessions_are_not_excluded(self, events: EventSourcedSessionStore) -> None:
+    def test_soft_deleted_sessions_are_not_excluded(self, events: Store) -> None:
         events.save_session(events.get_session("ses_a").soft_delete(at(50)))
         self.check(events, ["evt_1", "evt_2", "evt_3"], session_ids=["ses_a"])
 
 
-def test_event_orders(store: EventSourcedSessionStore) -> None:
+def test_event_orders(store: Store) -> None:
     add_order_events(store)
     q = store.query()
     assert event_ids(q.search_events()) == EVENT_ORDERS["sequence_asc"]
@@ -1101,7 +1077,7 @@ def test_event_orders(store: EventSourcedSessionStore) -> None:
 
 
 @pytest.mark.parametrize("order", list(EVENT_ORDERS))
-def test_event_pages(store: EventSourcedSessionStore, order: str) -> None:
+def test_event_pages(store: Store, order: str) -> None:
     add_order_events(store)
     first = store.query().search_events(order_by=order, limit=1)
     second = store.query().search_events(order_by=order, limit=1, cursor=first.cursor)
@@ -1115,7 +1091,7 @@ def test_event_pages(store: EventSourcedSessionStore, order: str) -> None:
         assert walk(fetch) == EVENT_ORDERS[order], limit
 
 
-def test_events_keep_their_payloads(store: EventSourcedSessionStore) -> None:
+def test_events_keep_their_payloads(store: Store) -> None:
     add_session(store, "ses_1")
     data = {
         "content": "hi",
@@ -1143,7 +1119,7 @@ def test_events_keep_their_payloads(store: EventSourcedSessionStore) -> None:
     assert found == store.get_events("ses_1")
 
 
-def test_count_events_ignores_pages(store: EventSourcedSessionStore) -> None:
+def test_count_events_ignores_pages(store: Store) -> None:
     add_session(store, "ses_1")
     store.append_events([event("ses_1", minute=i) for i in range(105)])
     q = store.query()
@@ -1156,12 +1132,12 @@ def test_count_events_ignores_pages(store: EventSourcedSessionStore) -> None:
 # export_session --------------------------------------------------------------------------
 
 
-def test_export_of_an_unknown_session(store: EventSourcedSessionStore) -> None:
+def test_export_of_an_unknown_session(store: Store) -> None:
     with fails(ErrorCode.SESSION_NOT_FOUND, "Session ses_nope not found"):
         store.query().export_session("ses_nope")
 
 
-def test_export_session(store: EventSourcedSessionStore) -> None:
+def test_export_session(store: Store) -> None:
     session = add_session(store, "ses_1", tags=["t"])
     add_session(store, "ses_2")
     runs = [add_run(store, "ses_1", f"run_{i}", started=10 - i) for i in range(3)]
@@ -1171,7 +1147,6 @@ def test_export_session(store: EventSourcedSessionStore) -> None:
     store.append_events([event("ses_1", minute=0)])
 
     export = store.query().export_session("ses_1")
-    assert isinstance(export, SessionExport)
     assert export.session == session
     assert sorted(export.runs, key=lambda r: r.id) == runs
     assert [e.sequence_number for e in export.events] == [1, 2, 3, 4, 5]
@@ -1180,14 +1155,14 @@ def test_export_session(store: EventSourcedSessionStore) -> None:
     assert set(export.to_dict()) == {"session", "runs", "events"}
 
     with_artifacts = store.query().export_session("ses_1", include_artifacts=True)
-    assert isinstance(with_artifacts.artifacts, list)
-    assert "artifacts" in with_artifacts.to_dict()
+    assert with_artifacts.artifacts == []  # registered none, but asked for them
+    assert with_artifacts.to_dict()["artifacts"] == []
 
 
 # cursors ---------------------------------------------------------------------------------
 
 
-def genuine_cursors(store: EventSourcedSessionStore) -> dict[str, str]:
+def genuine_cursors(store: Store) -> dict[str, str]:
     """One cursor of each kind, taken from a first page of one item."""
     add_order_sessions(store)
     add_session(store, "ses_r")
@@ -1207,8 +1182,8 @@ def genuine_cursors(store: EventSourcedSessionStore) -> dict[str, str]:
 INVALID_CURSORS = [
     pytest.param(123, "Cursor must be a non-empty string", id="not-a-string"),
     pytest.param(b"abc", "Cursor must be a non-empty string", id="bytes"),
-    # Spec: "undecodable payload (incl. empty string)"; either message is invalid_cursor.
-    pytest.param("", None, id="empty"),
+    # An empty string is no cursor at all.
+    pytest.param("", "Cursor must be a non-empty string", id="empty"),
     pytest.param("!!!", "Cursor is not valid Base64", id="not-base64"),
     pytest.param("@@@@", "Cursor is not valid Base64", id="not-base64-aligned"),
     pytest.param(b64(b"\xff\xfe\x00garbage"), "Cursor payload could not be decoded", id="not-json"),
@@ -1227,7 +1202,7 @@ INVALID_CURSORS = [
 
 
 @pytest.mark.parametrize(("cursor", "message"), INVALID_CURSORS)
-def test_invalid_cursors(store: EventSourcedSessionStore, cursor: Any, message: str) -> None:
+def test_invalid_cursors(store: Store, cursor: Any, message: str) -> None:
     q = store.query()
     for kind in ("sessions", "runs", "events"):
         with fails(ErrorCode.INVALID_CURSOR, message):
@@ -1244,16 +1219,14 @@ CORRUPTIONS: dict[str, Callable[[str], str]] = {
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_non_base64_characters_in_a_genuine_cursor(
-    store: EventSourcedSessionStore, corruption: str
-) -> None:
+def test_non_base64_characters_in_a_genuine_cursor(store: Store, corruption: str) -> None:
     # A decoder that skips characters outside the alphabet would accept these.
     bad = CORRUPTIONS[corruption](genuine_cursors(store)["sessions"])
     with fails(ErrorCode.INVALID_CURSOR, "Cursor is not valid Base64"):
         store.query().search_sessions(limit=1, cursor=bad)
 
 
-def test_a_cursor_of_another_kind(store: EventSourcedSessionStore) -> None:
+def test_a_cursor_of_another_kind(store: Store) -> None:
     cursors = genuine_cursors(store)
     for cursor_kind, cursor in cursors.items():
         for kind in ("sessions", "runs", "events"):
@@ -1263,7 +1236,7 @@ def test_a_cursor_of_another_kind(store: EventSourcedSessionStore) -> None:
                 search(store, kind, cursor=cursor)
 
 
-def test_a_cursor_of_another_order(store: EventSourcedSessionStore) -> None:
+def test_a_cursor_of_another_order(store: Store) -> None:
     cursors = genuine_cursors(store)
     q = store.query()
     mismatch = "Cursor order does not match requested order_by"
@@ -1281,7 +1254,7 @@ def test_a_cursor_of_another_order(store: EventSourcedSessionStore) -> None:
         q.search_events(order_by="timestamp_desc", cursor=by_time)
 
 
-def test_a_tampered_cursor_is_refused(store: EventSourcedSessionStore) -> None:
+def test_a_tampered_cursor_is_refused(store: Store) -> None:
     cursors = genuine_cursors(store)
     q = store.query()
     for kind, cursor in cursors.items():
@@ -1309,7 +1282,7 @@ def test_a_tampered_cursor_is_refused(store: EventSourcedSessionStore) -> None:
         q.search_sessions(cursor=repack([*payload[:4], other[4]]))
 
 
-def test_a_sort_value_of_the_wrong_type(store: EventSourcedSessionStore) -> None:
+def test_a_sort_value_of_the_wrong_type(store: Store) -> None:
     # Only a cursor signed with the store's key gets as far as its sort value.
     from agent_sessions.read_models.cursors import encode_cursor
 
@@ -1318,24 +1291,25 @@ def test_a_sort_value_of_the_wrong_type(store: EventSourcedSessionStore) -> None
         row = view.execute("SELECT value FROM view_meta WHERE name = 'cursor_key'").fetchone()
     key = bytes.fromhex(row["value"])
     q = store.query()
-    cases: list[tuple[Callable[..., Any], str, str, str]] = [
-        (q.search_sessions, "session", "updated_at_desc", "Session"),
-        (q.search_runs, "run", "started_at_desc", "Run"),
-        (q.search_events, "event", "sequence_asc", "Event"),
+    # Per kind: the order, and how many items follow (0, "x_1") in it: nothing before
+    # the epoch in the descending orders, both events after sequence 0.
+    cases: list[tuple[Callable[..., Any], str, str, str, Callable[[Any], int]]] = [
+        (q.search_sessions, "session", "updated_at_desc", "Session", lambda p: len(p.sessions)),
+        (q.search_runs, "run", "started_at_desc", "Run", lambda p: len(p.runs)),
+        (q.search_events, "event", "sequence_asc", "Event", lambda p: len(p.events)),
     ]
-    for operation, kind, order, name in cases:
+    following = {"session": 0, "run": 0, "event": 2}
+    for operation, kind, order, name, size in cases:
         for value in ("2026-01-01T00:00:00+00:00", None, 1.5, True):
             cursor = encode_cursor(key, kind, order, value, "x_1")
             with fails(ErrorCode.INVALID_CURSOR, f"{name} cursor has invalid sort value"):
                 operation(cursor=cursor)
         # The same key with an integer value is accepted: the key was the right one.
-        assert isinstance(
-            operation(cursor=encode_cursor(key, kind, order, 0, "x_1")),
-            (SessionPage, RunPage, EventPage),
-        )
+        page = operation(cursor=encode_cursor(key, kind, order, 0, "x_1"))
+        assert size(page) == following[kind], kind
 
 
-def test_padded_and_unpadded_cursors_are_both_accepted(store: EventSourcedSessionStore) -> None:
+def test_padded_and_unpadded_cursors_are_both_accepted(store: Store) -> None:
     # Ids of three consecutive lengths: at least two cursors' base64 needs padding.
     for sid, minute in (("ses_a", 3), ("ses_bb", 2), ("ses_ccc", 1), ("ses_d", 0)):
         add_session(store, sid, created=minute)
@@ -1353,20 +1327,20 @@ def test_padded_and_unpadded_cursors_are_both_accepted(store: EventSourcedSessio
         for form in (padded, unpadded):
             following = store.query().search_sessions(limit=1, cursor=form)
             assert session_ids(following) == expected[i + 1 : i + 2]
-    assert padded_seen >= 2
+    # The three cursors' payloads differ in length by one byte each: exactly two of
+    # three consecutive lengths are not a multiple of three, so need padding.
+    assert padded_seen == 2
 
 
-def test_a_cursor_works_in_another_query_api(store: EventSourcedSessionStore) -> None:
+def test_a_cursor_works_in_another_query_api(store: Store) -> None:
     add_order_sessions(store)
     first = store.query().search_sessions(limit=2)
-    other = QueryAPI(store)
+    other = QueryAPI(store, store.read_models)
     page = other.search_sessions(limit=2, cursor=first.cursor)
     assert session_ids(page) == SESSION_ORDERS["updated_at_desc"][2:4]
 
 
-def test_a_cursor_survives_reopening_the_store(
-    store: EventSourcedSessionStore, store_url: str
-) -> None:
+def test_a_cursor_survives_reopening_the_store(store: Store, store_url: str) -> None:
     if store_url.startswith("memory"):
         pytest.skip("a memory store cannot be reopened")
     add_order_sessions(store)
@@ -1378,7 +1352,7 @@ def test_a_cursor_survives_reopening_the_store(
 
 
 def test_a_cursor_survives_the_deletion_of_its_last_item(
-    store: EventSourcedSessionStore,
+    store: Store,
 ) -> None:
     add_order_sessions(store)
     first = store.query().search_sessions(limit=2)
@@ -1392,7 +1366,7 @@ def test_a_cursor_survives_the_deletion_of_its_last_item(
 # consistency with writes -----------------------------------------------------------------
 
 
-def test_a_query_sees_the_write_before_it(store: EventSourcedSessionStore) -> None:
+def test_a_query_sees_the_write_before_it(store: Store) -> None:
     q = store.query()
     assert q.search_sessions().total_count == 0
     assert q.count_events() == 0
@@ -1412,7 +1386,7 @@ def test_a_query_sees_the_write_before_it(store: EventSourcedSessionStore) -> No
 
 
 def test_a_query_sees_writes_of_another_store_on_the_same_database(
-    store: EventSourcedSessionStore, store_url: str
+    store: Store, store_url: str
 ) -> None:
     if store_url.startswith("memory"):
         pytest.skip("a memory store is private to its object")
@@ -1425,17 +1399,18 @@ def test_a_query_sees_writes_of_another_store_on_the_same_database(
     assert event_ids(q.search_events()) == ["evt_1"]
 
 
-def test_stale_ok_reads_the_views_as_they_are(store: EventSourcedSessionStore) -> None:
+def test_stale_ok_reads_the_views_as_they_are(store: Store) -> None:
     q = store.query()
     add_session(store, "ses_1")
     assert session_ids(q.search_sessions()) == ["ses_1"]
     add_session(store, "ses_2", created=1)
     store.append_events([event("ses_2", "evt_1")])
-    # May skip catching up: either the views as they were, or as they are.
+    # Nothing caught the sessions view up since the first query: it is as it was.
     stale = q.search_sessions(stale_ok=True, order_by="created_at_asc")
-    assert isinstance(stale, SessionPage)
-    assert session_ids(stale) in (["ses_1"], ["ses_1", "ses_2"])
-    assert q.count_events(stale_ok=True) in (0, 1)
+    assert session_ids(stale) == ["ses_1"]
+    assert stale.total_count == 1
+    # Events are counted in the event index, which is written with the log.
+    assert q.count_events(stale_ok=True) == 1
     # A normal query catches up; stale reads see the same from then on.
     assert session_ids(q.search_sessions(order_by="created_at_asc")) == ["ses_1", "ses_2"]
     stale = q.search_sessions(stale_ok=True, order_by="created_at_asc")
@@ -1451,7 +1426,7 @@ def test_stale_ok_reads_the_views_as_they_are(store: EventSourcedSessionStore) -
 # deletion and pruning --------------------------------------------------------------------
 
 
-def test_a_deleted_session_disappears_from_every_query(store: EventSourcedSessionStore) -> None:
+def test_a_deleted_session_disappears_from_every_query(store: Store) -> None:
     for sid, agent in (("ses_gone", "agent-x"), ("ses_kept", "agent-y")):
         add_session(store, sid, agent_id=agent, tags=["t"])
         add_run(
@@ -1489,7 +1464,7 @@ def test_a_deleted_session_disappears_from_every_query(store: EventSourcedSessio
 
 
 def test_a_session_recreated_after_deletion_starts_empty(
-    store: EventSourcedSessionStore,
+    store: Store,
 ) -> None:
     add_session(store, "ses_1")
     add_run(store, "ses_1", "run_1", usage={"total_tokens": 5})
@@ -1502,7 +1477,7 @@ def test_a_session_recreated_after_deletion_starts_empty(
     assert store.query().search_sessions().total_count == 1
 
 
-def test_pruned_events_disappear(store: EventSourcedSessionStore) -> None:
+def test_pruned_events_disappear(store: Store) -> None:
     add_session(store, "ses_1")
     add_session(store, "ses_2")
     store.append_events(
@@ -1533,32 +1508,3 @@ def test_pruned_events_disappear(store: EventSourcedSessionStore) -> None:
         store.query().export_session("ses_1").events
         == q.search_events(session_ids=["ses_1"]).events
     )
-
-
-# typed results ---------------------------------------------------------------------------
-
-
-def test_results_are_typed_records(store: EventSourcedSessionStore) -> None:
-    add_session(store, "ses_1")
-    add_run(store, "ses_1", "run_1", provider="acme", cost=0.5)
-    store.append_events([event("ses_1")])
-    q = store.query()
-    results = {
-        SessionPage: q.search_sessions(),
-        RunPage: q.search_runs(),
-        EventPage: q.search_events(),
-        SessionStats: q.get_session_stats("ses_1"),
-        UsageSummary: q.get_usage_summary(),
-        SessionExport: q.export_session("ses_1"),
-    }
-    for kind, result in results.items():
-        assert type(result) is kind
-        assert dataclasses.is_dataclass(result)
-        assert not isinstance(result, dict)
-    assert isinstance(q.get_session_stats("ses_1").token_totals, TokenTotals)
-    assert all(isinstance(v, ProviderUsage) for v in q.get_usage_summary().by_provider.values())
-    assert isinstance(q.count_events(), int)
-    cost = q.get_cost_summary(pricing_table=PRICING)
-    assert type(cost) is CostSummary
-    assert all(isinstance(v, ProviderCost) for v in cost.by_provider.values())
-    assert all(isinstance(v, ModelCost) for v in cost.by_model.values())

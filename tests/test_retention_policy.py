@@ -1,5 +1,5 @@
-"""RetentionPolicy (spec section 4.1): defaults, validation in the spec's order, and the
-pure decisions of which sessions are due."""
+"""RetentionPolicy: defaults, validation in a fixed order (ages, counts, batch size,
+archive), and the pure decisions of which sessions are due."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from agent_sessions.domain.retention_policy import (
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-#: The fields that take a positive integer or infinity, in the spec's check order.
+#: The fields that take a positive integer or infinity, in the order they are checked.
 UNBOUNDED = [
     "max_session_age_days",
     "max_completed_session_age_days",
@@ -173,7 +173,8 @@ def test_protected_types_are_the_spec_list() -> None:
 
 @pytest.mark.parametrize("status", ["pending", "completed", "failed", "cancelled"])
 def test_any_status_not_exempt_ages_out(status: str) -> None:
-    # The spec's quirk, kept: the "completed" age applies to every non-exempt status.
+    # Kept on purpose (docs/decisions.md): the "completed" age applies to every
+    # non-exempt status, ``updated_at`` standing in for the completion time.
     assert RetentionPolicy().soft_delete_due(session(updated_days=91, status=status), NOW)
 
 

@@ -1,4 +1,4 @@
-"""SessionManager end to end (spec section 11) on memory, SQLite and PostgreSQL."""
+"""SessionManager end to end on memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,17 +20,15 @@ from agent_sessions import (
     StorageError,
 )
 from agent_sessions.domain.event_redactor import RedactionConfig
+from agent_sessions.services.event_buffer import EventBuffering
 from agent_sessions.services.providers import (
     EmitFn,
     ProviderError,
     ProviderResult,
     ScriptedProvider,
 )
-from agent_sessions.services.session_manager import (
-    EventBuffering,
-    RunResult,
-    SessionManager,
-)
+from agent_sessions.services.run_result import RunResult
+from agent_sessions.services.session_manager import SessionManager
 
 MODEL = "claude-sonnet-4-20250514"
 SCRIPT: list[dict[str, Any]] = [

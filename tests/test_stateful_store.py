@@ -9,9 +9,9 @@ session). The model implements those semantics independently of the store code:
 * event ids are de-duplicated across the whole store, first write wins, and a reused id
   returns the stored original (its sequence and payload);
 * appending a new event to a session that does not exist is ``session_not_found`` and
-  writes nothing of the batch (DESIGN.md section 7);
+  writes nothing of the batch;
 * ``delete_session`` erases the session, its runs and its events and resets its counter
-  (DESIGN.md section 4), so an erased event id is free again;
+  (erasure, not a soft delete), so an erased event id is free again;
 * ``get_active_run`` is the most recently started running run.
 """
 
@@ -245,7 +245,7 @@ class StoreMachine(RuleBasedStateMachine):
             original = self.model.by_id.get(offered.id, offered)
             reused_id: str | None = offered.id
             # A reused id keeps its session or moves to a live one: a stored id sent to
-            # a session that does not exist is a case the spec and design leave open.
+            # a session that does not exist is a case the port leaves undefined.
             session_id = data.draw(
                 st.sampled_from([original.session_id, *sorted(self.model.sessions)])
             )
@@ -457,7 +457,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert [e.sequence_number for e in log] == list(range(1, len(log) + 1))
             assert exact_all(log) == exact_all(self.model.events.get(session_id, []))
             if log:
-                # ``since`` is inclusive (DESIGN.md section 7): the boundary event is in.
+                # ``since`` is inclusive on every backend: the boundary event is in.
                 since = log[-1].timestamp
                 expected = [e for e in log if e.timestamp >= since]
                 got = self.store.get_events(session_id, since=since)
@@ -549,7 +549,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_batch_duplicates_keep_input_order_for_sequence_numbers(store: Any) -> None:
-    """New events are numbered in input order, first occurrence wins (spec 2.3)."""
+    """New events are numbered in input order, first occurrence wins."""
     session = Session.new(agent_id="a")
     store.save_session(session)
     a = Event.new(id="evt_a", type="message_sent", session_id=session.id)

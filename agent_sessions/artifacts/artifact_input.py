@@ -13,7 +13,7 @@ from typing import Any
 
 from ..domain.errors import ValidationError
 from ..domain.serialization import json_map, optional_string
-from .artifact_store import ArtifactData
+from .artifact_store import ArtifactData, ArtifactRef, StorageBackend
 
 #: S3's limit on an object key, applied to every backend (the S3 store also counts its
 #: prefix) so that a key accepted by the file store is never refused after a move to S3.
@@ -97,6 +97,35 @@ class MeasuredChunks:
     @property
     def checksum_sha256(self) -> str:
         return self._digest.hexdigest()
+
+
+class Upload:
+    """One ``put``'s input: content type and metadata checked before any byte is
+    written, the data measured as the backend writes it, and the reference that ``put``
+    returns once it has."""
+
+    def __init__(
+        self,
+        key: str,
+        data: ArtifactData,
+        content_type: object,
+        metadata: Mapping[str, Any] | None,
+    ) -> None:
+        self.key = key
+        self.content_type, self.metadata = describe(content_type, metadata)
+        self.chunks = MeasuredChunks(data)
+
+    def ref(self, storage_backend: StorageBackend, storage_ref: str) -> ArtifactRef:
+        """What was written, once the last chunk went by."""
+        return ArtifactRef(
+            key=self.key,
+            byte_size=self.chunks.byte_size,
+            checksum_sha256=self.chunks.checksum_sha256,
+            content_type=self.content_type,
+            storage_backend=storage_backend,
+            storage_ref=storage_ref,
+            metadata=self.metadata,
+        )
 
 
 def _chunks_of(data: ArtifactData) -> Iterator[bytes | bytearray | memoryview]:

@@ -15,6 +15,8 @@ from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
 #: What ``put`` accepts: bytes in one piece, an iterable of byte chunks (concatenated),
 #: or a binary file object (read in chunks until EOF, never whole).
 ArtifactData = bytes | bytearray | memoryview | Iterable[bytes | bytearray | memoryview] | BinaryIO
+#: The backends a reference can name.
+StorageBackend = Literal["file", "s3"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +31,7 @@ class ArtifactRef:
     byte_size: int
     checksum_sha256: str
     content_type: str | None
-    storage_backend: Literal["file", "s3"]
+    storage_backend: StorageBackend
     storage_ref: str
     metadata: dict[str, Any] = field(default_factory=dict, hash=False)
 

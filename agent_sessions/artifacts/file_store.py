@@ -1,14 +1,14 @@
-"""``FileArtifactStore``: artifacts as plain files in one flat directory (spec section 5.2).
+"""``FileArtifactStore``: artifacts as plain files in one flat directory.
 
 Each key is two files in ``root``:
 
 * ``<prefix>_<sha256(key) as 64 hex>``: exactly the bytes (``cat`` works); ``prefix`` is
   the key's first 32 UTF-8 bytes with every byte outside ``[A-Za-z0-9_-]`` replaced by
-  ``_`` (the spec's scheme, so names stay readable);
+  ``_`` (so a directory listing shows which key a file holds);
 * ``<name>.meta.json``: key, size, SHA-256, content type and metadata. Its presence is
   what makes the key exist.
 
-The spec's name keeps 16 hex digits (64 bits) of the hash. We keep all 64: keys can come
+The name keeps the whole hash, not a 16-hex-digit (64-bit) prefix: keys can come
 from tool output, a 64-bit collision for a chosen prefix costs about 2**32 hashes (minutes
 on one core), and a collision would silently overwrite another key's bytes. The name
 stays at most 97 characters, far below the usual 255-byte limit.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from ..domain.errors import NotFoundError, StorageError, ValidationError
-from .artifact_input import MeasuredChunks, describe, key_bytes
+from .artifact_input import Upload, key_bytes
 from .artifact_store import ArtifactData, ArtifactRef
 from .verified_stream import VerifiedStream, buffered
 
@@ -91,18 +91,17 @@ class FileArtifactStore:
         metadata: Mapping[str, Any] | None = None,
     ) -> ArtifactRef:
         name = file_name(key)
-        content_type, metadata = describe(content_type, metadata)
-        chunks = MeasuredChunks(data)
+        upload = Upload(key, data, content_type, metadata)
         temporaries: list[Path] = []
         try:
-            data_temp = self._write_temporary(name, chunks, temporaries)
+            data_temp = self._write_temporary(name, upload.chunks, temporaries)
             sidecar = {
                 "format": 1,
                 "key": key,
-                "byte_size": chunks.byte_size,
-                "checksum_sha256": chunks.checksum_sha256,
-                "content_type": content_type,
-                "metadata": metadata,
+                "byte_size": upload.chunks.byte_size,
+                "checksum_sha256": upload.chunks.checksum_sha256,
+                "content_type": upload.content_type,
+                "metadata": upload.metadata,
             }
             encoded = json.dumps(sidecar, sort_keys=True).encode("ascii")
             sidecar_temp = self._write_temporary(name + SIDECAR_SUFFIX, [encoded], temporaries)
@@ -118,15 +117,7 @@ class FileArtifactStore:
         finally:
             for temporary in temporaries:
                 _remove_quietly(temporary)
-        return ArtifactRef(
-            key=key,
-            byte_size=chunks.byte_size,
-            checksum_sha256=chunks.checksum_sha256,
-            content_type=content_type,
-            storage_backend=self.storage_backend,
-            storage_ref=(self.root / name).as_uri(),
-            metadata=metadata,
-        )
+        return upload.ref(self.storage_backend, (self.root / name).as_uri())
 
     def get(self, key: str) -> bytes:
         with self.open(key) as stream:

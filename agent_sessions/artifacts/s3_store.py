@@ -1,9 +1,10 @@
-"""``S3ArtifactStore``: artifacts as objects in an S3 bucket, on boto3 (spec section 5.3).
+"""``S3ArtifactStore``: artifacts as objects in an S3 bucket, on boto3.
 
-The object key is ``prefix + key``, plain concatenation as in the spec (give the prefix
-its trailing ``/``). Each object carries its SHA-256 as user metadata (``x-amz-meta-sha256``),
-the caller's metadata as one JSON value (``x-amz-meta-artifact-metadata``, so that keys
-keep their case and values any JSON type) and ``ContentType``.
+The object key is ``prefix + key``, plain concatenation with no separator added (give the
+prefix its trailing ``/``). Each object carries its SHA-256 as user metadata
+(``x-amz-meta-sha256``), the caller's metadata as one JSON value
+(``x-amz-meta-artifact-metadata``, so that keys keep their case and values any JSON type)
+and ``ContentType``.
 
 Data up to ``multipart_threshold`` bytes goes in one ``PutObject`` with the checksum.
 Larger data is streamed in parts of ``part_size`` bytes, so memory holds about one part,
@@ -32,6 +33,7 @@ from contextlib import closing, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
+from ..domain.checks import checked_int
 from ..domain.errors import (
     AgentSessionsError,
     DependencyNotAvailable,
@@ -40,7 +42,7 @@ from ..domain.errors import (
     StorageError,
     ValidationError,
 )
-from .artifact_input import MAX_KEY_BYTES, MeasuredChunks, describe, key_bytes
+from .artifact_input import MAX_KEY_BYTES, MeasuredChunks, Upload, key_bytes
 from .artifact_store import ArtifactData, ArtifactRef
 from .verified_stream import VerifiedStream, buffered
 
@@ -118,8 +120,8 @@ class S3ArtifactStore:
         if not isinstance(bucket, str) or not bucket:
             raise ValidationError("bucket is required", details={"field": "bucket"})
         self._prefix_length = _prefix_length(prefix)
-        _require_int(multipart_threshold, "multipart_threshold", minimum=1)
-        _require_int(part_size, "part_size", minimum=MIN_PART_SIZE)
+        checked_int(multipart_threshold, "multipart_threshold", minimum=1)
+        checked_int(part_size, "part_size", minimum=MIN_PART_SIZE)
         self.bucket = bucket
         self.prefix = prefix
         self.multipart_threshold = multipart_threshold
@@ -158,8 +160,8 @@ class S3ArtifactStore:
         metadata: Mapping[str, Any] | None = None,
     ) -> ArtifactRef:
         object_key = self._object_key(key)
-        content_type, metadata = describe(content_type, metadata)
-        chunks = MeasuredChunks(data)
+        upload = Upload(key, data, content_type, metadata)
+        chunks = upload.chunks
         stream = iter(chunks)
         head = bytearray()
         client = self.client
@@ -172,8 +174,8 @@ class S3ArtifactStore:
                 Bucket=self.bucket,
                 Key=object_key,
                 Body=bytes(head),
-                Metadata=_object_metadata(chunks.checksum_sha256, metadata),
-                **_content_type_argument(content_type),
+                Metadata=_object_metadata(chunks.checksum_sha256, upload.metadata),
+                **_content_type_argument(upload.content_type),
             )
         else:
             temporary = self._upload_parts(key, head, stream, chunks)
@@ -186,20 +188,12 @@ class S3ArtifactStore:
                     Key=object_key,
                     CopySource={"Bucket": self.bucket, "Key": temporary},
                     MetadataDirective="REPLACE",
-                    Metadata=_object_metadata(chunks.checksum_sha256, metadata),
-                    **_content_type_argument(content_type),
+                    Metadata=_object_metadata(chunks.checksum_sha256, upload.metadata),
+                    **_content_type_argument(upload.content_type),
                 )
             finally:
                 self._quietly(client.delete_object, Bucket=self.bucket, Key=temporary)
-        return ArtifactRef(
-            key=key,
-            byte_size=chunks.byte_size,
-            checksum_sha256=chunks.checksum_sha256,
-            content_type=content_type,
-            storage_backend=self.storage_backend,
-            storage_ref=f"s3://{self.bucket}/{object_key}",
-            metadata=metadata,
-        )
+        return upload.ref(self.storage_backend, f"s3://{self.bucket}/{object_key}")
 
     def get(self, key: str) -> bytes:
         with self.open(key) as stream:
@@ -382,10 +376,3 @@ def _prefix_length(prefix: object) -> int:
     if not isinstance(prefix, str):
         raise ValidationError("prefix must be a string", details={"field": "prefix"})
     return len(key_bytes(prefix, "prefix")) if prefix else 0
-
-
-def _require_int(value: object, field: str, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError(
-            f"{field} must be an integer >= {minimum}", details={"field": field, "value": value}
-        )

@@ -1,7 +1,8 @@
 """The index tables in SQL, written once for SQLite and PostgreSQL.
 
 Both dialects accept the same statements here (``ON CONFLICT``, ``RETURNING``, ``IN``),
-so the only differences are the parameter marker and how table names are qualified.
+so what differs is a :class:`SqlDialect` value: the parameter marker, how table names are
+qualified, and how an ``OFFSET`` without a limit is written.
 Statements run on the cursor of the recorder's own transaction: an index write commits
 or rolls back together with the stored events it describes.
 """
@@ -9,17 +10,17 @@ or rolls back together with the stored events it describes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ..domain.aggregates import LOG_PREFIX, log_id
+from ..ports.batching import chunked, marks
 from ..ports.index import EventQuery, IndexHealth, IndexWrite
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_CHUNK = 500  # ids per IN (...) list: far below either database's parameter limit
 
 
 class SqlCursor(Protocol):
@@ -39,20 +40,37 @@ def checked_identifier(name: str) -> str:
     return name
 
 
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+@dataclass(frozen=True, slots=True)
+class SqlDialect:
+    """What differs between the SQL dialects the index is written in."""
+
+    #: The driver's parameter marker.
+    param: str
+    #: Qualifies table names: ``""`` on SQLite, ``"schema".`` on PostgreSQL.
+    prefix: str
+    #: A ``LIMIT`` that admits every row, for an ``OFFSET`` without a limit (SQLite
+    #: needs a ``LIMIT`` before ``OFFSET``; PostgreSQL refuses a negative one).
+    unbounded_limit: str
+
+
+SQLITE = SqlDialect(param="?", prefix="", unbounded_limit="-1")
 
 
 @dataclass(frozen=True)
 class SqlIndex:
-    """``p`` is the dialect's parameter marker; ``prefix`` qualifies table names
-    (``""`` on SQLite, ``"schema".`` on PostgreSQL); ``events_table`` is the recorder's
+    """The index tables of one database; ``events_table`` is the recorder's
     stored-events table."""
 
-    p: str
-    prefix: str
+    dialect: SqlDialect
     events_table: str
+
+    @property
+    def p(self) -> str:
+        return self.dialect.param
+
+    @property
+    def prefix(self) -> str:
+        return self.dialect.prefix
 
     @property
     def agent_events(self) -> str:
@@ -71,7 +89,7 @@ class SqlIndex:
         return f"{self.prefix}run_index"
 
     def _marks(self, n: int) -> str:
-        return ",".join([self.p] * n)
+        return marks(n, self.p)
 
     def create_statements(self) -> list[str]:
         return [
@@ -89,6 +107,7 @@ class SqlIndex:
             "(session_id, run_id, sequence_number)",
             f"CREATE INDEX IF NOT EXISTS agent_events_type_idx ON {self.agent_events} "
             "(session_id, type, sequence_number)",
+            *self.search_index_statements(),
             f"CREATE TABLE IF NOT EXISTS {self.sequences} ("
             "session_id TEXT PRIMARY KEY, last_sequence BIGINT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.sessions} ("
@@ -109,6 +128,19 @@ class SqlIndex:
             "started_us BIGINT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS run_index_session_idx ON {self.runs} "
             "(session_id, status, started_us)",
+        ]
+
+    def search_index_statements(self) -> list[str]:
+        """Indexes for cross-session event searches, which read ``agent_events``
+        directly (schema version 2): store-wide pages by sequence or time, and
+        per-session time bounds."""
+        return [
+            f"CREATE INDEX IF NOT EXISTS agent_events_seq_idx ON {self.agent_events} "
+            "(sequence_number, event_id)",
+            f"CREATE INDEX IF NOT EXISTS agent_events_time_idx ON {self.agent_events} "
+            "(timestamp_us, event_id)",
+            f"CREATE INDEX IF NOT EXISTS agent_events_session_time_idx ON {self.agent_events} "
+            "(session_id, timestamp_us)",
         ]
 
     # writes ---------------------------------------------------------------------------
@@ -177,7 +209,7 @@ class SqlIndex:
         p = self.p
         c.execute(f"SELECT run_id FROM {self.runs} WHERE session_id = {p}", (session_id,))
         streams = [session_id, log_id(session_id)] + [row["run_id"] for row in c.fetchall()]
-        for chunk in _chunks(streams):
+        for chunk in chunked(streams):
             c.execute(
                 f"DELETE FROM {self.events_table} "
                 f"WHERE originator_id IN ({self._marks(len(chunk))})",
@@ -188,17 +220,16 @@ class SqlIndex:
 
     def _prune(self, c: SqlCursor, session_id: str, sequences: list[int]) -> None:
         p = self.p
-        for start in range(0, len(sequences), _CHUNK):
-            chunk = sequences[start : start + _CHUNK]
-            marks = self._marks(len(chunk))
+        for chunk in chunked(sequences):
+            in_list = self._marks(len(chunk))
             c.execute(
                 f"DELETE FROM {self.events_table} WHERE originator_id = {p} "
-                f"AND originator_version IN ({marks})",
+                f"AND originator_version IN ({in_list})",
                 (log_id(session_id), *chunk),
             )
             c.execute(
                 f"DELETE FROM {self.agent_events} WHERE session_id = {p} "
-                f"AND sequence_number IN ({marks})",
+                f"AND sequence_number IN ({in_list})",
                 (session_id, *chunk),
             )
 
@@ -207,7 +238,7 @@ class SqlIndex:
     def latest_sequences(self, c: SqlCursor, session_ids: Iterable[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(session_ids))
         found: dict[str, int] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             c.execute(
                 f"SELECT session_id, last_sequence FROM {self.sequences} "
                 f"WHERE session_id IN ({self._marks(len(chunk))})",
@@ -218,7 +249,7 @@ class SqlIndex:
 
     def select_stored_by_event_ids(self, c: SqlCursor, event_ids: Sequence[str]) -> list[Any]:
         rows: list[Any] = []
-        for chunk in _chunks(list(dict.fromkeys(event_ids))):
+        for chunk in chunked(list(dict.fromkeys(event_ids))):
             c.execute(
                 "SELECT s.originator_id, s.originator_version, s.topic, s.state "
                 f"FROM {self.agent_events} a JOIN {self.events_table} s "
@@ -232,7 +263,7 @@ class SqlIndex:
 
     def _log_id_sql(self, column: str) -> str:
         # ``||`` concatenates on both SQLite and PostgreSQL.
-        return f"('log:' || {column})"
+        return f"('{LOG_PREFIX}' || {column})"
 
     def select_log_events(self, c: SqlCursor, q: EventQuery) -> list[Any]:
         p = self.p
@@ -268,7 +299,7 @@ class SqlIndex:
 
     def existing_session_ids(self, c: SqlCursor, session_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(session_ids))):
+        for chunk in chunked(list(dict.fromkeys(session_ids))):
             c.execute(
                 f"SELECT session_id FROM {self.sessions} "
                 f"WHERE session_id IN ({self._marks(len(chunk))})",
@@ -310,9 +341,7 @@ class SqlIndex:
             params.append(limit)
         if offset:
             if limit is None:
-                # SQLite needs a LIMIT before OFFSET; -1 is unbounded there, and
-                # PostgreSQL accepts LIMIT ALL.
-                clause += " LIMIT -1" if self.p == "?" else " LIMIT ALL"
+                clause += f" LIMIT {self.dialect.unbounded_limit}"
             clause += f" OFFSET {self.p}"
             params.append(offset)
         return clause
@@ -391,7 +420,8 @@ class SqlIndex:
 
 
 class SqlIndexReads:
-    """The :class:`~.index_rows.IndexReader` reads for recorders over a SQL datastore.
+    """The :class:`~agent_sessions.ports.index.IndexReader` reads for recorders over a
+    SQL datastore.
 
     Mixed into the SQLite and PostgreSQL recorders, which provide ``datastore`` (with a
     ``transaction(commit=False)`` context) and ``index``.

@@ -1,6 +1,7 @@
 """Event-sourced aggregates and the session log, on ``eventsourcing`` 9.5.
 
-Three kinds of stream live in one stored-events table (DESIGN.md section 2):
+Every stream lives in one stored-events table (``docs/architecture.md``, "Streams", lists
+them with their events):
 
 * ``SessionAggregate`` (originator id = the session id) and ``RunAggregate`` (the run
   id): small, replayed on read. The port is state-based, so a save *diffs* the given
@@ -10,6 +11,10 @@ Three kinds of stream live in one stored-events table (DESIGN.md section 2):
   agent event, whose version *is* the sequence number. It is never replayed to append.
 * tombstones (``erased:<session id>``): ``SessionErased`` records that an erasure
   happened, with ids only, so read models can drop their rows.
+* pruning markers (``pruned:<session id>``): ``EventsPruned`` names the log events a
+  pruning deleted.
+* artifact entries (``artifact:<key>``): one ``ArtifactAggregate`` per key, which is what
+  keeps keys unique across processes.
 
 Every persisted class carries an explicit ``TOPIC`` so that moving code never breaks
 replay of stored events.
@@ -64,6 +69,10 @@ def pruned_id(session_id: str) -> str:
 @dataclass(frozen=True)
 class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     """Base event of the record aggregates (``eventsourcing`` wants one named ``Event``)."""
+
+    #: Every stored event class has a shape version; a change of its fields raises it
+    #: and ships an ``upcast_vN_vN+1`` static method (see ``docs/upgrading.md``).
+    class_version: ClassVar[int] = 1
 
     originator_id: str
     originator_version: int
@@ -302,6 +311,7 @@ class AgentEventRecorded(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     and ``timestamp`` is the agent event's own timestamp."""
 
     TOPIC = "agent_sessions:AgentEventRecorded"
+    class_version: ClassVar[int] = 1
 
     originator_id: str
     originator_version: int
@@ -354,6 +364,7 @@ class SessionErased(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     """Tombstone of an erasure: ids only, never content."""
 
     TOPIC = "agent_sessions:SessionErased"
+    class_version: ClassVar[int] = 1
 
     originator_id: str
     originator_version: int
@@ -368,6 +379,7 @@ class EventsPruned(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     Read models drop those rows; replay shows the gap as pruned."""
 
     TOPIC = "agent_sessions:EventsPruned"
+    class_version: ClassVar[int] = 1
 
     originator_id: str
     originator_version: int

@@ -1,4 +1,4 @@
-"""The artifact registry record (spec section 1.9): metadata of a stored blob."""
+"""The artifact registry record: metadata of a stored blob."""
 
 from __future__ import annotations
 
@@ -10,13 +10,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
+from .checks import checked_int
 from .errors import ValidationError
 from .serialization import json_map, optional_string, required_string, to_json_value
-from .timestamps import parse_iso, parse_optional_iso, require_aware, to_iso, utc_now
+from .timestamps import (
+    optional_aware,
+    parse_iso,
+    parse_optional_iso,
+    require_aware,
+    to_iso,
+    utc_now,
+)
 
 
 def new_artifact_id() -> str:
-    """``art_`` plus URL-safe base64 of 12 random bytes (16 characters), as the spec."""
+    """``art_`` plus URL-safe base64 of 12 random bytes (16 characters): the shape artifact
+    ids have had since 0.1.0, unlike the hex of ``new_id``."""
     return "art_" + base64.urlsafe_b64encode(secrets.token_bytes(12)).decode()
 
 
@@ -39,16 +48,12 @@ class Artifact:
         set_ = object.__setattr__
         for name in ("id", "key", "checksum_sha256", "storage_backend", "storage_ref"):
             set_(self, name, required_string(getattr(self, name), name))
-        if not isinstance(self.byte_size, int) or isinstance(self.byte_size, bool):
-            raise ValidationError("byte_size must be an integer", details={"field": "byte_size"})
-        if self.byte_size < 0:
-            raise ValidationError("byte_size must be >= 0", details={"field": "byte_size"})
+        set_(self, "byte_size", checked_int(self.byte_size, "byte_size"))
         for name in ("session_id", "run_id", "content_type"):
             set_(self, name, optional_string(getattr(self, name), name))
         set_(self, "metadata", json_map(self.metadata, "metadata"))
         set_(self, "created_at", require_aware(self.created_at, "created_at"))
-        if self.deleted_at is not None:
-            set_(self, "deleted_at", require_aware(self.deleted_at, "deleted_at"))
+        set_(self, "deleted_at", optional_aware(self.deleted_at, "deleted_at"))
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
@@ -80,7 +85,7 @@ class Artifact:
         if not isinstance(data, Mapping):
             raise ValidationError("Invalid artifact map")
         byte_size = data.get("byte_size")
-        if not isinstance(byte_size, int):
+        if byte_size is None:
             raise ValidationError("byte_size is required", details={"field": "byte_size"})
         return cls(
             id=required_string(data.get("id"), "id"),

@@ -66,8 +66,8 @@ class ErrorCode(StrEnum):
     TOOL_NOT_FOUND = "tool_not_found"
     TOOL_EXECUTION_FAILED = "tool_execution_failed"
     TOOL_PERMISSION_DENIED = "tool_permission_denied"
-    # The reference library raised these without listing them; we make them real codes
-    # (DESIGN.md section 7) so that every error we raise has a category.
+    # Raised by queries, maintenance and persistence; real codes with their own
+    # categories so that every error we raise has a category (docs/decisions.md).
     QUERY_ERROR = "query_error"
     MAINTENANCE_ERROR = "maintenance_error"
     PERSISTENCE_ERROR = "persistence_error"

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from .errors import ValidationError
+from .checks import checked_int, optional_int
+from .errors import AgentSessionsError, ErrorCode, ValidationError
 from .event_types import EventType, coerce_event_type
 from .serialization import (
     json_map,
@@ -26,19 +27,21 @@ _SCHEMA_VERSION_MESSAGE = "schema_version must be an integer greater than or equ
 def _schema_version(value: Any) -> int:
     if value is None:
         raise ValidationError("schema_version is required", details={"field": "schema_version"})
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(_SCHEMA_VERSION_MESSAGE, details={"field": "schema_version"})
-    return value
+    return checked_int(value, "schema_version", minimum=1, message=_SCHEMA_VERSION_MESSAGE)
+
+
+def newer_event_schema(event_id: str, version: int) -> AgentSessionsError:
+    """A stored event written by a newer schema than this code knows: never misread."""
+    return AgentSessionsError(
+        f"event {event_id} was written with event schema {version}; this library reads "
+        f"up to {SCHEMA_VERSION}: upgrade agent-sessions to read it",
+        code=ErrorCode.MIGRATION_REQUIRED,
+        details={"event_id": event_id, "schema_version": version, "known": SCHEMA_VERSION},
+    )
 
 
 def _sequence_number(value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(
-            "sequence_number must be a positive integer", details={"field": "sequence_number"}
-        )
-    return value
+    return optional_int(value, "sequence_number", minimum=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +76,9 @@ class Event:
         set_(self, "metadata", json_map(self.metadata, "metadata"))
         set_(self, "sequence_number", _sequence_number(self.sequence_number))
         set_(self, "schema_version", _schema_version(self.schema_version))
+        if self.schema_version > SCHEMA_VERSION:
+            # This code could only misread an event of a schema it does not know.
+            raise newer_event_schema(str(self.id), self.schema_version)
         set_(self, "provider", optional_string(self.provider, "provider"))
         set_(self, "correlation_id", optional_string(self.correlation_id, "correlation_id"))
 
@@ -80,7 +86,7 @@ class Event:
     def new(
         cls,
         *,
-        type: EventType | str,  # noqa: A002 - the spec's field name
+        type: EventType | str,  # noqa: A002 - the record's public field name
         session_id: str,
         run_id: str | None = None,
         data: Mapping[str, Any] | None = None,

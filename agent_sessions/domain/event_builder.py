@@ -1,4 +1,4 @@
-"""From what a provider adapter emits to an ``Event`` record (spec section 6.1).
+"""From what a provider adapter emits to an ``Event`` record.
 
 Adapters speak loosely: a dict with a type name and a payload, sometimes an ``Event``
 they built themselves. The builder gives every event the same shape before anything else
@@ -10,11 +10,19 @@ pipeline's job.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AgentSessionsError, ErrorCode, ValidationError
+from .checks import refuse_unknown_keys
+from .error_payload import (
+    ERROR_EVENT_TYPES,
+    ERROR_TEXT_MAX_BYTES,
+    ERROR_TEXT_MAX_LINES,
+    provider_error_payload,
+)
+from .errors import ErrorCode, ValidationError
 from .event import SCHEMA_VERSION, Event
 from .event_redactor import RedactionConfig
 from .event_types import EventType
@@ -22,15 +30,6 @@ from .event_validator import EventValidator
 from .serialization import new_id, optional_string, required_string
 from .timestamps import parse_iso, utc_now
 
-#: Limits for provider stderr kept in an error payload (the reference library's
-#: ``error_text_max_bytes`` / ``error_text_max_lines``): a crashing CLI can print
-#: megabytes, and the head is where the cause usually is.
-ERROR_TEXT_MAX_BYTES = 16384
-ERROR_TEXT_MAX_LINES = 200
-#: Event types whose payload follows the error convention (spec section 1.4).
-ERROR_EVENT_TYPES = frozenset(
-    {EventType.ERROR_OCCURRED, EventType.RUN_FAILED, EventType.SESSION_FAILED}
-)
 #: Where the builder notes the type an adapter sent when it was not one of ours.
 ORIGINAL_TYPE_KEY = "_original_type"
 
@@ -56,19 +55,15 @@ class EventContext:
 
     @classmethod
     def coerce(cls, value: EventContext | Mapping[str, Any]) -> EventContext:
-        """An ``EventContext``, or a mapping with its field names (the spec's form)."""
+        """An ``EventContext``, or a plain mapping with its field names (what callers that
+        do not import our types pass); unknown keys are refused."""
         if isinstance(value, EventContext):
             return value
         if not isinstance(value, Mapping):
             raise ValidationError("context must be an EventContext or a map")
-        unknown = set(value) - {"session_id", "run_id", "provider", "correlation_id", "redaction"}
-        if unknown:
-            raise ValidationError(
-                f"unknown context field(s): {', '.join(sorted(map(str, unknown)))}",
-                details={"fields": sorted(map(str, unknown))},
-            )
-        fields: dict[str, Any] = {"session_id": None, **value}
-        return cls(**fields)
+        refuse_unknown_keys(value, (f.name for f in dataclasses.fields(cls)), "context field(s)")
+        given: dict[str, Any] = {"session_id": None, **value}
+        return cls(**given)
 
 
 def canonical_type(value: object) -> EventType | None:
@@ -78,86 +73,6 @@ def canonical_type(value: object) -> EventType | None:
     if isinstance(value, str) and value in EventType._value2member_map_:
         return EventType(value)
     return None
-
-
-def truncate_error_text(
-    text: str,
-    *,
-    max_bytes: int = ERROR_TEXT_MAX_BYTES,
-    max_lines: int = ERROR_TEXT_MAX_LINES,
-) -> tuple[str, bool]:
-    """The first ``max_lines`` lines, then at most ``max_bytes`` of UTF-8 (never cutting
-    a character in half); and whether anything was cut."""
-    lines = text.splitlines(keepends=True)
-    truncated = len(lines) > max_lines
-    if truncated:
-        text = "".join(lines[:max_lines])
-    encoded = text.encode("utf-8")
-    if len(encoded) > max_bytes:
-        text = encoded[:max_bytes].decode("utf-8", errors="ignore")
-        truncated = True
-    return text, truncated
-
-
-def provider_error_payload(
-    value: Mapping[str, Any],
-    *,
-    provider: str | None = None,
-    max_bytes: int = ERROR_TEXT_MAX_BYTES,
-    max_lines: int = ERROR_TEXT_MAX_LINES,
-) -> dict[str, Any]:
-    """The ``provider_error`` map of the convention: ``provider`` (the context's when
-    absent, else ``unknown``), ``kind``, ``message``, optional ``exit_code``, and
-    ``stderr`` bounded with ``truncated: true`` when it was cut. Other keys are kept."""
-    payload = dict(value)
-    payload["provider"] = payload.get("provider") or provider or "unknown"
-    stderr = payload.get("stderr")
-    if isinstance(stderr, str):
-        stderr, cut = truncate_error_text(stderr, max_bytes=max_bytes, max_lines=max_lines)
-        payload["stderr"] = stderr
-        if cut:
-            payload["truncated"] = True
-    return payload
-
-
-def error_payload(
-    error: AgentSessionsError | Mapping[str, Any] | str,
-    *,
-    provider: str | None = None,
-) -> dict[str, Any]:
-    """``{error_code, error_message, provider_error?, details?}`` for an error event
-    (``error_occurred``, ``run_failed``, ``session_failed``).
-
-    An ``AgentSessionsError`` supplies its code and message and, when it has one, its
-    ``provider_error`` attribute; a mapping may use either the event keys
-    (``error_code``/``error_message``) or the record keys (``code``/``message``); a bare
-    string is a message with code ``unknown_error``.
-    """
-    provider_error: Any = None
-    details: Any = None
-    if isinstance(error, AgentSessionsError):
-        code, message, details = str(error.code), error.message, error.details
-        provider_error = getattr(error, "provider_error", None)
-    elif isinstance(error, Mapping):
-        code = str(error.get("error_code") or error.get("code") or ErrorCode.UNKNOWN_ERROR)
-        message = str(error.get("error_message") or error.get("message") or code)
-        provider_error, details = error.get("provider_error"), error.get("details")
-    else:
-        code, message = str(ErrorCode.UNKNOWN_ERROR), str(error)
-    payload: dict[str, Any] = {"error_code": code, "error_message": message}
-    if isinstance(provider_error, Mapping):
-        payload["provider_error"] = provider_error_payload(provider_error, provider=provider)
-    if details:
-        payload["details"] = dict(details)
-    return payload
-
-
-def run_error(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The same error in the shape of ``Run.error``: ``{code, message, provider_error?,
-    details?}``."""
-    record = {"code": payload["error_code"], "message": payload["error_message"]}
-    record.update({k: payload[k] for k in ("provider_error", "details") if k in payload})
-    return record
 
 
 class EventBuilder:

@@ -26,11 +26,12 @@ from .redaction_patterns import DEFAULT_PATTERNS
 #: Where an event's redaction report is kept in its metadata.
 REDACTION_KEY = "_redaction"
 #: Maps and lists nested deeper than this (the data map itself is depth 0) are left as
-#: they are: a bound on work for pathological payloads, as in the reference library.
+#: they are: a bound on work for pathological payloads.
 MAX_DEPTH = 10
 CUSTOM_CATEGORY = "custom"
 
-#: Types whose payloads are produced by the library or carry counters only (spec 6.3).
+#: Types whose payloads are produced by the library or carry counters only: nothing an
+#: adapter copied from a conversation or a tool, so nothing to scan.
 SKIPPED_TYPES = frozenset(
     {
         EventType.SESSION_CREATED,

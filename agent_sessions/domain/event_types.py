@@ -1,9 +1,11 @@
-"""The 28 agent event types, in the reference library's canonical order."""
+"""The 28 agent event types, grouped by kind. Their order is public (``all_types()`` and
+``list(EventType)`` return it), so it does not change."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from .checks import coerce_enum
 from .errors import ErrorCode, ValidationError
 
 
@@ -72,17 +74,12 @@ def is_valid_type(value: object) -> bool:
 
 def coerce_event_type(value: object) -> EventType:
     """``validation_error`` when missing or not a string, ``invalid_event_type`` when unknown."""
-    if isinstance(value, EventType):
-        return value
-    if value is None:
-        raise ValidationError("type is required", details={"field": "type"})
-    if not isinstance(value, str):
-        raise ValidationError("type must be a string", details={"field": "type"})
-    try:
-        return EventType(value)
-    except ValueError:
-        raise ValidationError(
-            f"Invalid event type: {value}",
-            code=ErrorCode.INVALID_EVENT_TYPE,
-            details={"field": "type", "value": value},
-        ) from None
+    return coerce_enum(EventType, value, "type", _invalid_event_type)
+
+
+def _invalid_event_type(value: str) -> ValidationError:
+    return ValidationError(
+        f"Invalid event type: {value}",
+        code=ErrorCode.INVALID_EVENT_TYPE,
+        details={"field": "type", "value": value},
+    )

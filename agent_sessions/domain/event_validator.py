@@ -1,4 +1,4 @@
-"""Two kinds of check on an event before it is persisted (spec section 6.2).
+"""Two kinds of check on an event before it is persisted.
 
 *Structural* errors make an event unstorable or meaningless (no session, an unknown type,
 a payload that is not a JSON object, a naive timestamp): the event is refused with an
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from numbers import Real
 from typing import Any
 
+from .checks import is_int, is_number
 from .errors import ValidationError
 from .event import SCHEMA_VERSION, Event
 from .event_types import EventType
@@ -31,26 +31,19 @@ WARNINGS_KEY = "_validation_warnings"
 MAX_VALUE_REPR = 100
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 #: The kinds a shape rule may ask for, and how each is recognised.
 KIND_CHECKS: Mapping[str, Callable[[object], bool]] = {
     "string": lambda value: isinstance(value, str),
-    "integer": _is_int,
-    "number": _is_number,
+    "integer": is_int,
+    "number": is_number,
     "boolean": lambda value: isinstance(value, bool),
     "map": lambda value: isinstance(value, Mapping),
     "list": lambda value: isinstance(value, list),
 }
 
 _TOOL_NAME = (("tool_name", "string"),)
-#: The spec's shape table: required payload fields and their kinds, per event type.
+#: The shape table: required payload fields and their kinds, per event type (types not
+#: listed have no required fields).
 SHAPE_RULES: Mapping[EventType, tuple[tuple[str, str], ...]] = {
     EventType.MESSAGE_RECEIVED: (("content", "string"), ("role", "string")),
     EventType.MESSAGE_STREAMED: (("content", "string"),),

@@ -1,4 +1,4 @@
-"""What a run accumulates in memory until it is finalized (spec section 1.5).
+"""What a run accumulates in memory until it is finalized.
 
 The agent loop changes the session and run records and collects events while the
 provider works; ``to_result`` turns that into the ``ExecutionResult`` that ``flush``

@@ -1,4 +1,4 @@
-"""What a run cost, from its token usage and a pricing table (spec section 3.3).
+"""What a run cost, from its token usage and a pricing table.
 
 Pure, so that the session manager (at finalization) and cost queries (after the fact, for
 runs stored without a cost) price tokens the same way.
@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any
 
+from .checks import is_number, refuse_unknown_keys
 from .errors import ValidationError
 from .run import Run
 from .token_usage import token_count
@@ -34,7 +34,7 @@ _TOKEN_KEYS = (
 
 
 def _rate(value: Any, name: str) -> float:
-    if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         raise ValidationError(f"rate {name} must be a number", details={"field": name})
     if value < 0:
         raise ValidationError(f"rate {name} must not be negative", details={"field": name})
@@ -62,12 +62,7 @@ class ModelRates:
             return value
         if not isinstance(value, Mapping):
             raise ValidationError("model rates must be a map of input/output rates")
-        unknown = set(value) - set(_RATE_FIELDS)
-        if unknown:
-            raise ValidationError(
-                f"unknown rate(s): {', '.join(sorted(map(str, unknown)))}",
-                details={"fields": sorted(map(str, unknown))},
-            )
+        refuse_unknown_keys(value, _RATE_FIELDS, "rate(s)")
         return cls(
             input=value.get("input"),  # type: ignore[arg-type]  # checked in __post_init__
             output=value.get("output"),  # type: ignore[arg-type]
@@ -100,12 +95,7 @@ class ProviderPricing:
             raise ValidationError("provider pricing must be a map")
         if "default" not in value and "models" not in value:
             return cls(default=ModelRates.coerce(value))
-        unknown = set(value) - {"default", "models"}
-        if unknown:
-            raise ValidationError(
-                f"unknown provider pricing key(s): {', '.join(sorted(map(str, unknown)))}",
-                details={"fields": sorted(map(str, unknown))},
-            )
+        refuse_unknown_keys(value, ("default", "models"), "provider pricing key(s)")
         default = value.get("default")
         models = value.get("models") or {}
         if not isinstance(models, Mapping):
@@ -179,6 +169,15 @@ def run_cost(run: Run, table: PricingTable | Mapping[str, Any] | None = None) ->
     )
 
 
+def reported_cost(value: object) -> float | None:
+    """A cost a provider reported, when it is one: a positive number (``0`` means "not
+    reported", so the run is priced from its tokens instead)."""
+    if not is_number(value):
+        return None
+    cost = float(value)
+    return cost if cost > 0 else None
+
+
 def _per_million(
     input: float,  # noqa: A002 - the rate's name
     output: float,
@@ -230,7 +229,8 @@ _GEMINI = {
 
 #: List prices as the vendors published them in 2025, for estimates; pass your own table
 #: for anything you bill on. Each vendor is listed under its API name and under the name
-#: of the reference library's adapter for it (``claude``, ``codex``).
+#: its CLI agent's adapter records as ``Run.provider`` (``claude``, ``codex``), so runs
+#: recorded either way are priced.
 DEFAULT_PRICING = PricingTable.coerce(
     {
         "anthropic": _ANTHROPIC,

@@ -1,9 +1,10 @@
-"""The secret patterns redaction looks for by default (spec section 6.3), by category.
+"""The secret patterns redaction looks for by default, by category.
 
 They are Python ``re`` sources; case-insensitive ones carry an inline ``(?i)`` at the
-start, as the spec's rebuild notes recommend. The order matters: patterns are applied one
-after another to the progressively rewritten text, so a specific pattern (an AWS key)
-must come before a generic one that would swallow it (``password=...``).
+start, so each source carries its own flags and compiles alone. The order matters:
+patterns are applied one after another to the progressively rewritten text, so a
+specific pattern (an AWS key) must come before a generic one that would swallow it
+(``password=...``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ DEFAULT_PATTERN_SOURCES: tuple[tuple[str, str], ...] = (
     ("access_token", r"(?i)(access[_-]?token|accesstoken)\s*[:=]\s*\S+"),
     ("auth_token", r"(?i)(auth[_-]?token|authtoken)\s*[:=]\s*\S+"),
     ("connection_string", r"(?i)(postgres|postgresql|mysql|redis|mongodb|amqp|mssql)://[^\s]+"),
-    # The reference pattern matched the BEGIN line only, leaving the key material in
-    # place. We take the whole block up to its END line, or to the end of the text when
+    # Matching the BEGIN line only would leave the key material in place (and
+    # stored). We take the whole block up to its END line, or to the end of the text when
     # the block was cut off (truncated stderr, a streamed chunk).
     (
         "private_key",

@@ -1,14 +1,14 @@
-"""How long sessions and their events are kept (spec section 4.1), as a pure value.
+"""How long sessions and their events are kept, as a pure value.
 
-``None`` means infinity (the spec's ``:infinity``); :meth:`RetentionPolicy.new` also
+``None`` means infinity (``:infinity`` in messages); :meth:`RetentionPolicy.new` also
 accepts ``math.inf`` and stores ``None``, so there is one spelling to test against. The
 policy decides *which* records are due (:meth:`soft_delete_due`,
 :meth:`hard_delete_due`); ``Maintenance`` finds candidates and does the writes.
 
-Every field is honoured (DESIGN.md section 7): a field a retention run would silently
-ignore is worse than an error, because its owner believes data is being removed. For
-the same reason an unknown option given to :meth:`new` is refused, not ignored as in
-the reference library: ``max_event_per_session=100`` must not keep every event forever.
+Every field is honoured (docs/decisions.md, "Retention and maintenance"): a field a
+retention run would silently ignore is worse than an error, because its owner believes
+data is being removed. For the same reason an unknown option given to :meth:`new` is
+refused, not ignored: ``max_event_per_session=100`` must not keep every event forever.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from .checks import is_int
 from .errors import ValidationError
 from .event_types import EventType
 from .session import Session
 from .statuses import SessionStatus
 
-#: Never pruned, every occurrence (spec section 4.3): what a reader needs to tell where
-#: a session and its runs began and ended, and what went wrong.
+#: Never pruned, every occurrence: what a reader needs to tell where a session and its
+#: runs began and ended, and what went wrong.
 PROTECTED_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.SESSION_CREATED,
     EventType.RUN_STARTED,
@@ -38,7 +39,8 @@ PROTECTED_EVENT_TYPES: tuple[EventType, ...] = (
 #: Content type of the JSONL archive of pruned events (one ``Event.to_dict()`` a line).
 ARCHIVE_CONTENT_TYPE = "application/x-ndjson"
 
-# Checked in the spec's order: the first failing one is the message.
+# Checked in this order, a fixed one, so the first failing field (the one reported) is
+# predictable.
 _UNBOUNDED_FIELDS = (
     "max_session_age_days",
     "max_completed_session_age_days",
@@ -63,10 +65,6 @@ class ArchiveStore(Protocol):
     ) -> Any: ...
 
 
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def _without_infinity(value: object) -> object:
     return None if isinstance(value, float) and value == math.inf else value
 
@@ -74,8 +72,8 @@ def _without_infinity(value: object) -> object:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetentionPolicy:
     """What to keep. Ages are in days; ``None`` is infinity (nothing expires by that
-    rule). Construction validates (``validation_error`` with the spec's message), so a
-    policy that exists is a policy that can be executed."""
+    rule). Construction validates (``validation_error`` with the first broken rule's
+    message), so a policy that exists is a policy that can be executed."""
 
     max_session_age_days: int | None = None
     max_completed_session_age_days: int | None = 90
@@ -120,17 +118,19 @@ class RetentionPolicy:
         return cls(**options)
 
     def validate(self) -> str | None:
-        """``None``, or the message of the first rule broken, in the spec's order; the
-        rules beyond the spec's (list fields, protected types) come after them."""
+        """``None``, or the message of the first rule broken, in a fixed order so the
+        error reported is predictable: the age and count fields, ``batch_size`` and the
+        archive store first, then the other fields (statuses, tags, event types, no
+        protected types)."""
         problem = self._problem()
         return None if problem is None else problem[1]
 
     def _problem(self) -> tuple[str, str] | None:
         for name in _UNBOUNDED_FIELDS:
             value = getattr(self, name)
-            if value is not None and not _positive_int(value):
+            if value is not None and not is_int(value, minimum=1):
                 return name, f"{name} must be a positive integer or :infinity"
-        if not _positive_int(self.batch_size):
+        if not is_int(self.batch_size, minimum=1):
             return "batch_size", "batch_size must be a positive integer"
         if self.archive_before_prune is True and self.archive_store is None:
             return "archive_store", "archive_store is required when archive_before_prune is true"
@@ -165,8 +165,8 @@ class RetentionPolicy:
 
     def soft_delete_due(self, session: Session, now: datetime) -> bool:
         """Whether retention soft-deletes ``session`` at ``now``. Any status outside
-        ``exempt_statuses`` qualifies, not only ``completed`` (the spec's quirk, kept:
-        a failed or abandoned session ages out too), and ``updated_at`` stands for the
+        ``exempt_statuses`` qualifies, not only ``completed`` (on purpose: a failed or
+        abandoned session ages out too), and ``updated_at`` stands for the
         completion time, so re-saving a session keeps it."""
         if session.deleted_at is not None or session.status in self.exempt_statuses:
             return False

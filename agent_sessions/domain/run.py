@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from numbers import Real
 from typing import Any, Self
 
+from .checks import checked_int, is_number
 from .errors import ValidationError
 from .serialization import (
     json_map,
@@ -19,11 +19,14 @@ from .serialization import (
     to_json_value,
 )
 from .statuses import TERMINAL_RUN_STATUSES, RunStatus, coerce_status
-from .timestamps import parse_iso, parse_optional_iso, require_aware, to_iso, utc_now
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
+from .timestamps import (
+    optional_aware,
+    parse_iso,
+    parse_optional_iso,
+    require_aware,
+    to_iso,
+    utc_now,
+)
 
 
 def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,7 +34,7 @@ def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[st
     merged = dict(old)
     for key, value in new.items():
         key = str(key)
-        if key in merged and _is_number(merged[key]) and _is_number(value):
+        if key in merged and is_number(merged[key]) and is_number(value):
             merged[key] = merged[key] + value
         else:
             merged[key] = value
@@ -39,19 +42,13 @@ def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[st
 
 
 def _cost(value: Any) -> float | None:
-    if _is_number(value):
+    if is_number(value):
         return float(value)
     return None
 
 
 def _turn_count(value: Any) -> int:
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationError(
-            "turn_count must be a non-negative integer", details={"field": "turn_count"}
-        )
-    return value
+    return 0 if value is None else checked_int(value, "turn_count")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,11 +82,10 @@ class Run:
         set_(self, "turn_count", _turn_count(self.turn_count))
         set_(self, "token_usage", json_map(self.token_usage, "token_usage"))
         set_(self, "started_at", require_aware(self.started_at, "started_at"))
-        if self.ended_at is not None:
-            set_(self, "ended_at", require_aware(self.ended_at, "ended_at"))
+        set_(self, "ended_at", optional_aware(self.ended_at, "ended_at"))
         set_(self, "provider", optional_string(self.provider, "provider"))
         set_(self, "provider_metadata", json_map(self.provider_metadata, "provider_metadata"))
-        if self.cost_usd is not None and not _is_number(self.cost_usd):
+        if self.cost_usd is not None and not is_number(self.cost_usd):
             raise ValidationError("cost_usd must be a number", details={"field": "cost_usd"})
         set_(self, "cost_usd", _cost(self.cost_usd))
 
@@ -98,11 +94,12 @@ class Run:
         cls,
         *,
         session_id: str,
-        input: Mapping[str, Any] | None = None,  # noqa: A002 - the spec's field name
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the record's public field name
         metadata: Mapping[str, Any] | None = None,
         id: str | None = None,  # noqa: A002
     ) -> Self:
-        """A pending run; ``started_at`` is its creation time, as in the reference library."""
+        """A pending run; ``started_at`` is its creation time (a run has no separate
+        creation timestamp), not the moment it starts executing."""
         return cls(
             id=id if id is not None else new_id("run"),
             session_id=session_id,

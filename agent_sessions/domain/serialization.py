@@ -79,14 +79,21 @@ def optional_json_map(value: Any, field: str) -> dict[str, Any] | None:
     return json_map(value, field)
 
 
-def required_string(value: Any, field: str) -> str:
+def present_string(value: Any, field: str) -> str:
+    """A string, possibly empty: missing is "required", anything else "must be a string"."""
     if value is None:
         raise ValidationError(f"{field} is required", details={"field": field})
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    if value == "":
-        raise ValidationError(f"{field} cannot be empty", details={"field": field})
     return value
+
+
+def required_string(value: Any, field: str) -> str:
+    """A non-empty string, each fault with its own message (records name their fields)."""
+    text = present_string(value, field)
+    if text == "":
+        raise ValidationError(f"{field} cannot be empty", details={"field": field})
+    return text
 
 
 def optional_string(value: Any, field: str) -> str | None:

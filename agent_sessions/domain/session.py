@@ -17,7 +17,14 @@ from .serialization import (
     to_json_value,
 )
 from .statuses import SessionStatus, coerce_status
-from .timestamps import parse_iso, parse_optional_iso, require_aware, to_iso, utc_now
+from .timestamps import (
+    optional_aware,
+    parse_iso,
+    parse_optional_iso,
+    require_aware,
+    to_iso,
+    utc_now,
+)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -61,8 +68,7 @@ class Session:
         set_(self, "tags", _tags(self.tags))
         set_(self, "created_at", require_aware(self.created_at, "created_at"))
         set_(self, "updated_at", require_aware(self.updated_at, "updated_at"))
-        if self.deleted_at is not None:
-            set_(self, "deleted_at", require_aware(self.deleted_at, "deleted_at"))
+        set_(self, "deleted_at", optional_aware(self.deleted_at, "deleted_at"))
 
     @classmethod
     def new(

@@ -1,8 +1,8 @@
 """Lifecycle statuses of sessions and runs.
 
 They are ``StrEnum`` members so that a status read back from JSON (a plain string)
-compares equal to the member. Transitions are documented but deliberately not enforced,
-as in the reference library: a store records what the agent loop decided.
+compares equal to the member. Transitions are documented but deliberately not enforced
+by the records: a store records what the agent loop decided.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
+from .checks import coerce_enum
 from .errors import ErrorCode, ValidationError
 
 
@@ -45,18 +46,13 @@ _S = TypeVar("_S", SessionStatus, RunStatus)
 def coerce_status(enum: type[_S], value: object) -> _S:
     """Parse a status, raising ``invalid_status`` (unknown string) or
     ``validation_error`` (missing or not a string)."""
-    if isinstance(value, enum):
-        return value
-    if value is None:
-        raise ValidationError("status is required", details={"field": "status"})
-    if not isinstance(value, str):
-        raise ValidationError("status must be a string", details={"field": "status"})
-    try:
-        return enum(value)
-    except ValueError:
+
+    def invalid(value: str) -> ValidationError:
         valid = ", ".join(member.value for member in enum)
-        raise ValidationError(
+        return ValidationError(
             f"Invalid status: {value}. Valid statuses: {valid}",
             code=ErrorCode.INVALID_STATUS,
             details={"field": "status", "value": value},
-        ) from None
+        )
+
+    return coerce_enum(enum, value, "status", invalid)

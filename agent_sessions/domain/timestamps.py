@@ -18,6 +18,11 @@ def require_aware(value: datetime, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def optional_aware(value: datetime | None, field: str) -> datetime | None:
+    """Like :func:`require_aware`, with ``None`` meaning "not set"."""
+    return None if value is None else require_aware(value, field)
+
+
 def to_iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
@@ -40,8 +45,9 @@ def parse_iso(value: object, field: str) -> datetime:
 
 
 def parse_optional_iso(value: object) -> datetime | None:
-    """Lenient parse for optional timestamps: unparsable values read as ``None``,
-    as the reference library does for ``deleted_at`` and ``ended_at``."""
+    """Lenient parse for the optional ``deleted_at`` and ``ended_at``: an unparsable or
+    naive value reads as ``None``, so one damaged optional timestamp does not make a whole
+    stored record unreadable."""
     if value is None:
         return None
     try:

@@ -2,9 +2,10 @@
 
 The store passes one :class:`IndexWrite` to ``Application.save(..., index=...)``;
 ``eventsourcing`` hands it to the recorder's ``_insert_events`` hook, which writes these
-rows inside the transaction that records the events (DESIGN.md section 2, "the event
-index: an inline projection"). Every backend implements the same small set of reads
-over them (:class:`IndexReader`), so the store service above is one piece of code.
+rows inside the transaction that records the events: an inline projection that is never
+behind the log, and whose unique keys (event id, session and sequence) the database
+enforces across processes. Every backend implements the same small set of reads over
+them (:class:`IndexReader`), so the store service above is one piece of code.
 """
 
 from __future__ import annotations

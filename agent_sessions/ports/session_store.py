@@ -64,7 +64,7 @@ class SessionStore(Protocol):
         session_id: str,
         *,
         run_id: str | None = None,
-        type: EventType | str | None = None,  # noqa: A002 - the spec's filter name
+        type: EventType | str | None = None,  # noqa: A002 - the port's documented filter name
         since: datetime | None = None,
         after: int | None = None,
         before: int | None = None,

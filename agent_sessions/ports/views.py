@@ -32,8 +32,15 @@ class ViewCursor(Protocol):
 class ViewStore(Protocol):
     """A database for views plus a tracking recorder, as the projection engine needs it."""
 
-    dialect: str  # "sqlite" or "postgresql"
-    tracking: TrackingRecorder
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        ...
+
+    @property
+    def tracking(self) -> TrackingRecorder:
+        """The tracking recorder that holds this store's positions."""
+        ...
 
     def transaction(self, *, commit: bool) -> AbstractContextManager[ViewCursor]: ...
 

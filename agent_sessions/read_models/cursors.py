@@ -1,4 +1,4 @@
-"""Opaque, tamper-evident keyset cursors (spec section 3.4).
+"""Opaque, tamper-evident keyset cursors for the paged queries.
 
 A cursor is URL-safe base64 of JSON ``[kind, order_by, sort_value, last_id, mac]``;
 ``mac`` is an HMAC over the rest with a key kept in the view database, so a cursor works

@@ -1,25 +1,25 @@
-"""The artifact registry: metadata of stored blobs, as events, served by a view.
+"""The artifact registry: metadata of stored blobs, as events, served by a read model.
 
 Each key is one stream (``artifact:<key>``), which is what keeps keys unique across
 processes; registering a key again revises its entry (the blob was overwritten).
-Reads go through the ``artifacts`` view, caught up first (read-your-writes).
+Reads go through the ``artifacts`` read model, caught up first (read-your-writes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from ..backends.view_store import ViewCursor
 from ..domain.aggregates import ArtifactAggregate, artifact_stream_id
 from ..domain.artifact import Artifact, new_artifact_id
 from ..domain.serialization import required_string
 from ..domain.timestamps import utc_now
-from ..read_models.view_rows import loads
+from ..ports.aggregates import AggregateSaver
+from ..ports.views import ViewCursor
+from ..read_models.catalog import ReadModels
 
-if TYPE_CHECKING:
-    from ..store.service import EventSourcedSessionStore
+_T = TypeVar("_T")
 
 
 class StoredBlob(Protocol):
@@ -54,8 +54,12 @@ class ArtifactStats:
 
 
 class ArtifactRegistry:
-    def __init__(self, store: EventSourcedSessionStore) -> None:
-        self._store = store
+    """Writes go to the artifact aggregates through ``aggregates`` (the store); reads
+    come from ``read_models.artifacts``."""
+
+    def __init__(self, aggregates: AggregateSaver, read_models: ReadModels) -> None:
+        self._aggregates = aggregates
+        self._read_models = read_models
 
     # writes ---------------------------------------------------------------------------
 
@@ -93,7 +97,7 @@ class ArtifactRegistry:
             aggregate.register_again(artifact)
             return aggregate
 
-        saved: ArtifactAggregate = self._store.save_aggregate(
+        saved: ArtifactAggregate = self._aggregates.save_aggregate(
             artifact_stream_id(artifact.key), change, operation="register_artifact"
         )
         return saved.record
@@ -123,63 +127,41 @@ class ArtifactRegistry:
         """Remove the entry from the registry (orphan clean-up); a missing key is fine."""
         self._change(key, lambda a: a.forget())
 
-    def _change(self, key: str, act: Any) -> None:
+    def _change(self, key: str, act: Callable[[ArtifactAggregate], None]) -> None:
         def change(aggregate: ArtifactAggregate | None) -> ArtifactAggregate | None:
             if aggregate is not None:
                 act(aggregate)
             return aggregate
 
-        self._store.save_aggregate(artifact_stream_id(key), change, operation="artifact_registry")
+        self._aggregates.save_aggregate(
+            artifact_stream_id(key), change, operation="artifact_registry"
+        )
 
     # reads ----------------------------------------------------------------------------
 
-    def _rows(self, where: str, params: tuple[Any, ...]) -> list[Artifact]:
-        engine = self._store.projections
-        engine.catch_up("artifacts")
-        with engine.views.transaction(commit=False) as view:
-            rows = view.execute(
-                f"SELECT record FROM view_artifacts WHERE forgotten = 0 AND {where} "
-                "ORDER BY created_us, key",
-                params,
-            ).fetchall()
-        return [Artifact.from_dict(loads(r["record"])) for r in rows]
-
     def get_by_key(self, key: str) -> Artifact | None:
-        found = self._rows("key = ? AND deleted_us IS NULL", (key,))
-        return found[0] if found else None
+        view = self._read_models.artifacts
+        return self._read(lambda cursor: view.live(cursor, key))
 
     def list_by_session(self, session_id: str, *, include_deleted: bool = False) -> list[Artifact]:
-        live = "" if include_deleted else " AND deleted_us IS NULL"
-        return self._rows(f"session_id = ?{live}", (session_id,))
+        view = self._read_models.artifacts
+        return self._read(
+            lambda cursor: view.of_session(cursor, session_id, include_deleted=include_deleted)
+        )
 
     def stats(self, *, session_id: str | None = None) -> ArtifactStats:
-        where, params = ("session_id = ?", (session_id,)) if session_id else ("1 = 1", ())
-        engine = self._store.projections
-        engine.catch_up("artifacts")
-        with engine.views.transaction(commit=False) as view:
-            row = view.execute(
-                "SELECT COUNT(*) AS n, COALESCE(SUM(byte_size), 0) AS total FROM view_artifacts "
-                f"WHERE forgotten = 0 AND deleted_us IS NULL AND {where}",
-                params,
-            ).fetchone()
-        return ArtifactStats(count=int(row["n"]), total_bytes=int(row["total"]))
+        view = self._read_models.artifacts
+        # An empty session id, like none, means the whole registry.
+        count, total = self._read(lambda cursor: view.stats(cursor, session_id or None))
+        return ArtifactStats(count=count, total_bytes=total)
 
     def orphans(self, *, limit: int | None = None) -> list[Artifact]:
-        """Entries whose session no longer exists (spec: rows with a non-null session
-        id and no session row)."""
-        engine = self._store.projections
-        engine.catch_up("artifacts")
-        engine.catch_up("sessions")
-        statement = (
-            "SELECT record FROM view_artifacts a WHERE a.forgotten = 0 "
-            "AND a.session_id IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM view_sessions s WHERE s.session_id = a.session_id) "
-            "ORDER BY a.created_us, a.key"
+        """Entries whose session no longer exists (rows with a session id and no
+        session row)."""
+        view = self._read_models.artifacts
+        return self._read(lambda cursor: view.orphans(cursor, limit), also=("sessions",))
+
+    def _read(self, work: Callable[[ViewCursor], _T], *, also: tuple[str, ...] = ()) -> _T:
+        return self._read_models.read(
+            work, catch_up=("artifacts", *also), operation="artifact_registry"
         )
-        params: tuple[Any, ...] = ()
-        if limit is not None:
-            statement += " LIMIT ?"
-            params = (limit,)
-        with engine.views.transaction(commit=False) as view:
-            rows = ViewCursor.fetchall(view.execute(statement, params))
-        return [Artifact.from_dict(loads(r["record"])) for r in rows]

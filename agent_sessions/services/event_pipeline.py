@@ -1,5 +1,4 @@
-"""Build, redact, validate, persist: the one way raw provider output reaches a store
-(spec section 6.4).
+"""Build, redact, validate, persist: the one way raw provider output reaches a store.
 
 The pure steps live in the domain (``EventBuilder``, ``EventRedactor``,
 ``EventValidator``); this module adds the store call, and the guard that keeps a
@@ -29,7 +28,7 @@ def guard_store_call(operation: str, call: Callable[[], _T]) -> _T:
     """Run one store call. Our own errors pass as they are; anything else means the
     store broke in a way it did not report (a dead connection in a third-party store, a
     closed handle), which callers can only treat as the store being unavailable:
-    ``storage_connection_failed``, a retryable code (spec section 11)."""
+    ``storage_connection_failed``, a retryable code, so callers' retry logic applies."""
     try:
         return call()
     except AgentSessionsError:

@@ -1,4 +1,4 @@
-"""Live tailing of a session's events (spec section 2.4, ``stream_session_events``).
+"""Live tailing of a session's events (``stream_session_events``).
 
 A reader follows the log by sequence number: each page asks for events after the last
 one seen, and an empty page long-polls the store (``wait_timeout_ms``) so that a new
@@ -15,19 +15,11 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
-from ..domain.errors import ValidationError
+from ..domain.checks import checked_int, optional_int
 from ..domain.event import Event
 from ..domain.event_types import EventType
 from ..ports.session_store import SessionStore
 from .event_pipeline import guard_store_call
-
-
-def _check_int(value: object, name: str, *, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError(
-            f"{name} must be an integer >= {minimum}", details={"field": name, "value": value}
-        )
-    return value
 
 
 def stream_session_events(
@@ -57,12 +49,11 @@ def stream_session_events(
     ``wait_timeout_ms=0``, or a store that answers an empty page at once, the stream
     sleeps ``poll_interval_ms`` between empty pages instead.
     """
-    cursor = _check_int(after, "after", minimum=0)
-    _check_int(page_size, "page_size", minimum=1)
-    _check_int(wait_timeout_ms, "wait_timeout_ms", minimum=0)
-    _check_int(poll_interval_ms, "poll_interval_ms", minimum=1)
-    if max_idle_ms is not None:
-        _check_int(max_idle_ms, "max_idle_ms", minimum=0)
+    cursor = checked_int(after, "after")
+    checked_int(page_size, "page_size", minimum=1)
+    checked_int(wait_timeout_ms, "wait_timeout_ms")
+    checked_int(poll_interval_ms, "poll_interval_ms", minimum=1)
+    optional_int(max_idle_ms, "max_idle_ms")
     stopped = stop if stop is not None else threading.Event()
     idle_since = time.monotonic()
     while not stopped.is_set():

@@ -1,11 +1,12 @@
-"""Retention and health checks (spec sections 4.2 and 4.3), run when the caller asks.
+"""Retention and health checks, run when the caller asks.
 
-Candidates are read from the projections' views, caught up first (DESIGN.md section 3),
-and every change goes through the store's own operations, so maintenance writes nothing
-a normal caller could not: ``save_session`` soft-deletes, ``delete_session`` erases
-(DESIGN.md section 4), ``prune_events`` prunes. Each record is re-read from the store
-and re-checked against the policy before it is changed, so a view that lags behind
-another process never deletes a session that was just touched.
+Candidates come from the read models: sessions by age from the sessions view (caught up
+first), events from the event index (always current). Every change goes through the
+store's own operations, so maintenance writes nothing a normal caller could not:
+``save_session`` soft-deletes, ``delete_session`` erases, ``prune_events`` prunes. Each
+record is re-read from the store and re-checked against the policy before it is
+changed, so a view that lags behind another process never deletes a session that was
+just touched.
 
 Work goes in batches of ``policy.batch_size`` (pages of candidates, sequence numbers per
 ``prune_events`` call). Every step decides from the current state, never from a plan
@@ -24,11 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
-from ..backends.view_store import ViewCursor
-from ..domain.aggregates import EventsPruned, pruned_id
 from ..domain.artifact import Artifact
+from ..domain.checks import checked_int
 from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
 from ..domain.event import Event
 from ..domain.retention_policy import (
@@ -41,12 +41,13 @@ from ..domain.retention_policy import (
 from ..domain.session import Session
 from ..domain.timestamps import utc_now
 from ..ports.index import IndexReader, to_micros
-from ..read_models.view_rows import loads
+from ..ports.views import ViewCursor
+from ..read_models.catalog import ReadModels
+from ..read_models.events import EventSearch, PruneCandidate
+from ..read_models.sql_filters import Key, KeysetPage
 from .artifact_registry import ArtifactRegistry
 from .maintenance_report import MaintenanceReport
-
-if TYPE_CHECKING:
-    from ..store.service import EventSourcedSessionStore
+from .query_api import EventReader
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -56,6 +57,13 @@ _T = TypeVar("_T")
 ProgressCallback = Callable[[str, int], None]
 
 _PROTECTED = [str(t) for t in PROTECTED_EVENT_TYPES]
+
+
+class RetentionStore(EventReader, Protocol):
+    """The ``SessionStore`` port plus what retention needs beyond it: reading events
+    by id (to archive them) and pruning them."""
+
+    def prune_events(self, session_id: str, sequence_numbers: Sequence[int]) -> int: ...
 
 
 class BlobDeleter(Protocol):
@@ -70,10 +78,6 @@ class _Tally:
     done: int = 0
 
 
-def _marks(values: Sequence[Any]) -> str:
-    return ",".join("?" * len(values))
-
-
 def _checked(policy: object) -> RetentionPolicy:
     if not isinstance(policy, RetentionPolicy):
         raise ValidationError("policy must be a RetentionPolicy", details={"field": "policy"})
@@ -82,18 +86,6 @@ def _checked(policy: object) -> RetentionPolicy:
     if problem is not None:
         raise ValidationError(problem)
     return policy
-
-
-def _batch_size(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(
-            "batch_size must be a positive integer", details={"field": "batch_size"}
-        )
-    return value
-
-
-def _fetch(view: ViewCursor, *, statement: str, params: list[Any]) -> list[Any]:
-    return view.execute(statement, params).fetchall()
 
 
 def _failure(operation: str, exc: Exception, completed: int) -> AgentSessionsError:
@@ -112,19 +104,30 @@ def _failure(operation: str, exc: Exception, completed: int) -> AgentSessionsErr
 
 class Maintenance:
     """Retention (soft delete, erasure, pruning, orphan clean-up) and health checks
-    over one store. ``artifact_store`` deletes the blobs of orphaned artifacts (without
-    it only their registry entries go, as in the spec); ``clock`` is the "now" of the
-    age rules."""
+    over one store and its read models.
+
+    ``index`` is the store's index, for the health checks and orphaned counters
+    (without it those find nothing); ``registry`` is the artifact registry, for orphan
+    clean-up and for registering archives (without it there are no artifacts to
+    clean); ``artifact_store`` deletes the blobs of orphaned artifacts (without it only
+    their registry entries go); ``clock`` is the "now" of the age rules.
+    """
 
     def __init__(
         self,
-        store: EventSourcedSessionStore,
+        store: RetentionStore,
+        read_models: ReadModels,
         *,
+        index: IndexReader | None = None,
+        registry: ArtifactRegistry | None = None,
         artifact_store: BlobDeleter | None = None,
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressCallback | None = None,
     ) -> None:
         self._store = store
+        self._read_models = read_models
+        self._index = index
+        self._registry = registry
         self._artifact_store = artifact_store
         self._clock = clock
         self._progress = progress
@@ -132,8 +135,8 @@ class Maintenance:
     # the whole run --------------------------------------------------------------------
 
     def execute(self, policy: RetentionPolicy) -> MaintenanceReport:
-        """Every step in the spec's order (soft delete, erasure, pruning, orphaned
-        artifacts, orphaned counters). A failing step does not stop the others: its
+        """Every step, in this order: soft delete, erasure, pruning, orphaned
+        artifacts, orphaned counters. A failing step does not stop the others: its
         message goes to ``errors`` and it counts what it completed before failing."""
         policy = _checked(policy)
         started = time.monotonic()
@@ -161,7 +164,7 @@ class Maintenance:
             duration_ms=int((time.monotonic() - started) * 1000),
             errors=errors,
         )
-        # The spec's telemetry event ``[agent_session_manager, maintenance, complete]``.
+        # The telemetry event ``[agent_session_manager, maintenance, complete]``.
         _log.info("maintenance complete", extra={"maintenance_report": report.to_dict()})
         return report
 
@@ -174,38 +177,24 @@ class Maintenance:
         policy = _checked(policy)
         now = self._clock()
         cut = policy.cutoffs(now)
-        bounds = [
-            (column, to_micros(cutoff))
-            for column, cutoff in (
-                ("updated_us", cut.updated_before),
-                ("created_us", cut.created_before),
-            )
-            if cutoff is not None
-        ]
-        if not bounds:
+        if cut.updated_before is None and cut.created_before is None:
             return 0
-        where = ["deleted_us IS NULL", "(" + " OR ".join(f"{c} < ?" for c, _ in bounds) + ")"]
-        params: list[Any] = [micros for _, micros in bounds]
-        exempt = [str(status) for status in policy.exempt_statuses]
-        if exempt:
-            where.append(f"status NOT IN ({_marks(exempt)})")
-            params += exempt
+        sessions = self._read_models.sessions
+        candidates = partial(
+            sessions.soft_delete_candidates,
+            updated_before_us=None if cut.updated_before is None else to_micros(cut.updated_before),
+            created_before_us=None if cut.created_before is None else to_micros(cut.created_before),
+            exempt_statuses=[str(status) for status in policy.exempt_statuses],
+            limit=policy.batch_size,
+        )
         with self._operation("soft_delete_expired_sessions") as tally:
-            pages = self._pages(
-                "SELECT session_id, created_us, record FROM view_sessions",
-                where,
-                params,
-                key=("created_us", "session_id"),
-                batch_size=policy.batch_size,
-                catch_up=("sessions",),
-            )
-            for page in pages:
-                for row in page:
+            for page in self._pages(candidates, policy.batch_size, catch_up=("sessions",)):
+                for candidate in page:
                     # The view's copy filters out exempt tags cheaply; the store's copy
                     # decides.
-                    if not policy.soft_delete_due(Session.from_dict(loads(row["record"])), now):
+                    if not policy.soft_delete_due(candidate, now):
                         continue
-                    session = self._current_session(row["session_id"])
+                    session = self._current_session(candidate.id)
                     if session is not None and policy.soft_delete_due(session, now):
                         self._store.save_session(session.soft_delete(now))
                         tally.done += 1
@@ -221,18 +210,15 @@ class Maintenance:
         cutoff = policy.cutoffs(now).deleted_before
         if cutoff is None:
             return 0
+        candidates = partial(
+            self._read_models.sessions.erasure_candidates,
+            deleted_before_us=to_micros(cutoff),
+            limit=policy.batch_size,
+        )
         with self._operation("hard_delete_expired_sessions") as tally:
-            pages = self._pages(
-                "SELECT session_id, deleted_us FROM view_sessions",
-                ["deleted_us IS NOT NULL", "deleted_us < ?"],
-                [to_micros(cutoff)],
-                key=("deleted_us", "session_id"),
-                batch_size=policy.batch_size,
-                catch_up=("sessions",),
-            )
-            for page in pages:
-                for row in page:
-                    session = self._current_session(row["session_id"])
+            for page in self._pages(candidates, policy.batch_size, catch_up=("sessions",)):
+                for session_id in page:
+                    session = self._current_session(session_id)
                     if session is not None and policy.hard_delete_due(session, now):
                         self._store.delete_session(session.id)
                         tally.done += 1
@@ -261,31 +247,24 @@ class Maintenance:
 
     def prune_all_sessions(self, policy: RetentionPolicy) -> int:
         """``prune_session_events`` for every session above the limit, oldest sessions
-        first. A failing session is skipped, as in the spec, and named in the error
+        first. A failing session is skipped, and named in the error
         raised once all others are done (with what was pruned counted)."""
         policy = _checked(policy)
         limit = policy.max_events_per_session
         if limit is None:
             return 0
         failures: list[str] = []
+        candidates = partial(
+            self._read_models.events.sessions_over, more_than=limit, limit=policy.batch_size
+        )
         with self._operation("prune_all_sessions") as tally:
-            pages = self._pages(
-                "SELECT session_id, created_us FROM view_sessions s",
-                [
-                    "(SELECT SUM(event_count) FROM view_event_counts c "
-                    "WHERE c.session_id = s.session_id) > ?"
-                ],
-                [limit],
-                key=("created_us", "session_id"),
-                batch_size=policy.batch_size,
-                catch_up=("sessions", "events"),
-            )
-            for page in pages:
-                for row in page:
+            # The event index is current: nothing to catch up.
+            for page in self._pages(candidates, policy.batch_size, catch_up=()):
+                for session_id in page:
                     try:
-                        self._prune_session(row["session_id"], limit, policy, tally)
+                        self._prune_session(session_id, limit, policy, tally)
                     except Exception as exc:
-                        failures.append(f"{row['session_id']}: {exc}")
+                        failures.append(f"{session_id}: {exc}")
             if failures:
                 raise AgentSessionsError(
                     f"{len(failures)} session(s) could not be pruned: " + "; ".join(failures[:5]),
@@ -300,25 +279,25 @@ class Maintenance:
         cap = policy.max_total_events
         if cap is None:
             return 0
-        type_order, order_params = self._type_order(policy, "e.type")
+        events = self._read_models.events
 
-        def candidates(view: ViewCursor) -> list[Any]:
-            total = int(view.execute("SELECT COUNT(*) AS n FROM view_events").fetchone()["n"])
+        def candidates(view: ViewCursor) -> list[PruneCandidate]:
+            total = events.count(view, EventSearch())
             if total <= cap:
                 return []
-            return view.execute(
-                "SELECT e.session_id, e.event_id, e.sequence_number FROM view_events e "
-                "JOIN view_sessions s ON s.session_id = e.session_id "
-                f"WHERE e.type NOT IN ({_marks(_PROTECTED)}) ORDER BY {type_order}, "
-                "s.created_us, s.session_id, e.sequence_number LIMIT ?",
-                [*_PROTECTED, *order_params, min(total - cap, policy.batch_size)],
-            ).fetchall()
+            return events.prune_candidates(
+                view,
+                session_id=None,
+                first_types=[str(t) for t in policy.prune_event_types_first],
+                protected_types=_PROTECTED,
+                limit=min(total - cap, policy.batch_size),
+            )
 
         with self._operation("prune_total_events") as tally:
-            while rows := self._view_read(candidates, catch_up=("sessions", "events")):
+            while rows := self._read(candidates):
                 pruned = sum(
                     self._prune_rows(session_id, list(group), policy)
-                    for session_id, group in groupby(rows, key=lambda r: str(r["session_id"]))
+                    for session_id, group in groupby(rows, key=lambda row: row.session_id)
                 )
                 tally.done += pruned
                 self._batch_done(tally, pruned)
@@ -329,42 +308,34 @@ class Maintenance:
     def _prune_session(
         self, session_id: str, limit: int, policy: RetentionPolicy, tally: _Tally
     ) -> None:
-        type_order, order_params = self._type_order(policy, "type")
+        events = self._read_models.events
 
-        def candidates(view: ViewCursor) -> list[Any]:
-            count = view.execute(
-                "SELECT COUNT(*) AS n FROM view_events WHERE session_id = ?", (session_id,)
-            ).fetchone()["n"]
-            excess = int(count) - limit
+        def candidates(view: ViewCursor) -> list[PruneCandidate]:
+            excess = events.count(view, EventSearch(session_ids=[session_id])) - limit
             if excess <= 0:
                 return []
-            return view.execute(
-                "SELECT session_id, event_id, sequence_number FROM view_events "
-                f"WHERE session_id = ? AND type NOT IN ({_marks(_PROTECTED)}) "
-                f"ORDER BY {type_order}, sequence_number LIMIT ?",
-                [session_id, *_PROTECTED, *order_params, min(excess, policy.batch_size)],
-            ).fetchall()
+            return events.prune_candidates(
+                view,
+                session_id=session_id,
+                first_types=[str(t) for t in policy.prune_event_types_first],
+                protected_types=_PROTECTED,
+                limit=min(excess, policy.batch_size),
+            )
 
-        while rows := self._view_read(candidates, catch_up=("events",)):
+        while rows := self._read(candidates):
             pruned = self._prune_rows(session_id, rows, policy)
             tally.done += pruned
             self._batch_done(tally, pruned)
             if pruned == 0:
                 return
 
-    @staticmethod
-    def _type_order(policy: RetentionPolicy, column: str) -> tuple[str, list[str]]:
-        """An ``ORDER BY`` term putting ``prune_event_types_first`` before the rest."""
-        first = [str(t) for t in policy.prune_event_types_first]
-        if not first:
-            return "0", []
-        return f"CASE WHEN {column} IN ({_marks(first)}) THEN 0 ELSE 1 END", first
-
-    def _prune_rows(self, session_id: str, rows: list[Any], policy: RetentionPolicy) -> int:
-        sequences = sorted(int(row["sequence_number"]) for row in rows)
+    def _prune_rows(
+        self, session_id: str, rows: list[PruneCandidate], policy: RetentionPolicy
+    ) -> int:
+        sequences = sorted(row.sequence_number for row in rows)
         if policy.archive_before_prune and policy.archive_store is not None:
             events = sorted(
-                self._store.get_events_by_ids([str(row["event_id"]) for row in rows]),
+                self._store.get_events_by_ids([row.event_id for row in rows]),
                 key=lambda e: e.sequence_number or 0,
             )
             if not events:
@@ -398,27 +369,27 @@ class Maintenance:
                 code=ErrorCode.MAINTENANCE_ERROR,
                 details={"key": key, "cause": f"{type(exc).__name__}: {exc}"},
             ) from exc
-        if blob is not None:
-            ArtifactRegistry(self._store).register_blob(blob, session_id=session_id)
+        if blob is not None and self._registry is not None:
+            self._registry.register_blob(blob, session_id=session_id)
 
     # orphans --------------------------------------------------------------------------
 
     def list_orphaned_artifacts(self, *, limit: int | None = None) -> list[Artifact]:
         """Registry entries whose session no longer exists (erased)."""
         with self._operation("list_orphaned_artifacts"):
-            if not self._has_artifact_registry():
+            if self._registry is None:
                 return []
-            return ArtifactRegistry(self._store).orphans(limit=limit)
+            return self._registry.orphans(limit=limit)
 
     def clean_orphaned_artifacts(self, *, dry_run: bool = False, batch_size: int = 100) -> int:
         """Remove orphaned registry entries (and their blobs, given an artifact store);
         with ``dry_run`` only count them. Blob first: if that fails the entry stays and
         a later run finds it again."""
-        batch_size = _batch_size(batch_size)
+        batch_size = checked_int(batch_size, "batch_size", minimum=1)
         with self._operation("clean_orphaned_artifacts") as tally:
-            if not self._has_artifact_registry():
+            registry = self._registry
+            if registry is None:
                 return 0
-            registry = ArtifactRegistry(self._store)
             if dry_run:
                 return len(registry.orphans())
             seen: set[str] = set()
@@ -438,9 +409,6 @@ class Maintenance:
                     break
             return tally.done
 
-    def _has_artifact_registry(self) -> bool:
-        return "artifacts" in self._store.projections.names
-
     def _forget_artifact(self, registry: ArtifactRegistry, artifact: Artifact) -> None:
         if self._artifact_store is not None:
             self._artifact_store.delete(artifact.key)
@@ -457,26 +425,26 @@ class Maintenance:
     def list_orphaned_sequences(self) -> list[str]:
         """Sessions that have a sequence counter but no session record."""
         with self._operation("list_orphaned_sequences"):
-            return self._index().index_health().orphaned_counters
+            return [] if self._index is None else self._index.index_health().orphaned_counters
 
     def clean_orphaned_sequences(self, *, dry_run: bool = False) -> int:
         """Erase what is left of sessions that have a counter but no session record.
 
         Never the counter alone: a counter is what keeps a sequence number from being
-        used twice, and the spec's deletion of the bare counter lets the next append
-        collide with events that are still there. The erasure is ``delete_session``'s,
-        which today ignores a session without a session record; the error says so.
+        used twice, and deleting the bare counter would let the next append
+        collide with events that are still there. ``delete_session`` erases whatever a
+        session left (counter, index rows, log events, runs) even without its session
+        record; a counter that survives it is reported as an error.
         """
         with self._operation("clean_orphaned_sequences") as tally:
-            orphans = self._index().index_health().orphaned_counters
+            orphans = [] if self._index is None else self._index.index_health().orphaned_counters
             if dry_run:
                 return len(orphans)
             for session_id in orphans:
                 self._store.delete_session(session_id)
                 if self._store.get_latest_sequence(session_id) != 0:
                     raise AgentSessionsError(
-                        f"the sequence counter of {session_id} has no session record, and "
-                        "delete_session does not erase a session without one",
+                        f"the sequence counter of {session_id} survived its erasure",
                         code=ErrorCode.MAINTENANCE_ERROR,
                         details={"session_id": session_id, "orphaned": len(orphans)},
                     )
@@ -491,7 +459,12 @@ class Maintenance:
         ``catch_up`` (the default) they are caught up first, so only a projection that
         cannot catch up is reported; without it, every one that is behind."""
         with self._operation("health_check"):
-            health = self._index().index_health()
+            # Positions first: telling pruned events from lost ones below catches the
+            # ``events`` view up, which must not hide that it was behind.
+            behind = self._projections_behind(catch_up)
+            if self._index is None:
+                return behind
+            health = self._index.index_health()
             issues = [
                 f"{count} {what} reference non-existent sessions"
                 for count, what in (
@@ -511,28 +484,25 @@ class Maintenance:
                 f"{unindexed} log events without an index row"
                 for session_id, unlogged, unindexed in health.log_mismatches
             ]
-            engine = self._store.projections
-            if catch_up:
-                engine.catch_up()
-            for name in engine.names:
-                lag = engine.status(name).lag
-                if lag:
-                    issues.append(f"projection {name} is {lag} notifications behind")
-            return issues
+            return issues + behind
+
+    def _projections_behind(self, catch_up: bool) -> list[str]:
+        engine = self._read_models.engine
+        if catch_up:
+            engine.catch_up()
+        lags = ((name, engine.status(name).lag) for name in engine.names)
+        return [f"projection {name} is {lag} notifications behind" for name, lag in lags if lag]
 
     def _pruned_tail(self, session_id: str, top: int, counter: int) -> bool:
         """Whether the events above ``top`` up to the counter were pruned (not lost):
         the counter then rightly stays ahead of the highest remaining sequence."""
-        pruned: set[int] = set()
-        for marker in self._store.application.events.get(pruned_id(session_id)):
-            if isinstance(marker, EventsPruned):
-                pruned.update(marker.sequence_numbers)
-        return set(range(top + 1, counter + 1)) <= pruned
+        events = self._read_models.events
+        return self._read(
+            lambda view: events.all_pruned(view, session_id, top + 1, counter),
+            catch_up=("events",),
+        )
 
     # plumbing -------------------------------------------------------------------------
-
-    def _index(self) -> IndexReader:
-        return cast("IndexReader", self._store.application.recorder)
 
     @contextmanager
     def _operation(self, name: str) -> Iterator[_Tally]:
@@ -550,42 +520,33 @@ class Maintenance:
         if self._progress is not None:
             self._progress(tally.operation, size)
 
-    def _view_read(self, work: Callable[[ViewCursor], _T], *, catch_up: Sequence[str]) -> _T:
-        engine = self._store.projections
-        for name in catch_up:
-            engine.catch_up(name)
-        with engine.views.transaction(commit=False) as view:
-            return work(view)
+    def _read(self, work: Callable[[ViewCursor], _T], *, catch_up: Sequence[str] = ()) -> _T:
+        return self._read_models.read(work, catch_up=catch_up, operation="maintenance")
 
     def _pages(
         self,
-        select: str,
-        where: list[str],
-        params: list[Any],
-        *,
-        key: tuple[str, str],
+        fetch: Callable[..., KeysetPage[_T]],
         batch_size: int,
+        *,
         catch_up: Sequence[str],
-    ) -> Iterator[list[Any]]:
-        """Keyset pages of a view query, each read after catching up: rows changed by
-        the previous page are never read twice, and skipped ones never block."""
-        first, second = key
-        after: tuple[Any, Any] | None = None
+    ) -> Iterator[list[_T]]:
+        """Keyset pages of a named query (called with the cursor and ``after=``), each
+        read after catching up: rows changed by the previous page are never read twice,
+        and skipped ones never block."""
+        after: Key | None = None
         while True:
-            clauses, values = list(where), list(params)
-            if after is not None:
-                clauses.append(f"({first} > ? OR ({first} = ? AND {second} > ?))")
-                values += [after[0], after[0], after[1]]
-            statement = f"{select} WHERE {' AND '.join(clauses)} ORDER BY {first}, {second} LIMIT ?"
-            page = self._view_read(
-                partial(_fetch, statement=statement, params=[*values, batch_size]),
-                catch_up=catch_up,
-            )
-            if page:
-                yield page
-            if len(page) < batch_size:
+            page = self._read(partial(fetch, after=after), catch_up=catch_up)
+            if page.items:
+                yield page.items
+            if len(page.items) < batch_size or page.last is None:
                 return
-            after = (page[-1][first], page[-1][second])
+            after = page.last
 
 
-__all__ = ["BlobDeleter", "Maintenance", "MaintenanceReport", "ProgressCallback"]
+__all__ = [
+    "BlobDeleter",
+    "Maintenance",
+    "MaintenanceReport",
+    "ProgressCallback",
+    "RetentionStore",
+]

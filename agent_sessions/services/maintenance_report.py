@@ -1,4 +1,4 @@
-"""What one retention run did (spec section 4.2): counts, time taken, and failures."""
+"""What one retention run did: counts, time taken, and failures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MaintenanceReport:
     """Every count is what was really done, including the part of a step that failed
-    half-way (the spec counts a failed step as 0, which hides completed erasures);
+    half-way (counting a failed step as 0 would hide completed erasures);
     ``errors`` holds one message per failed step."""
 
     sessions_soft_deleted: int = 0

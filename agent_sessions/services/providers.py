@@ -39,8 +39,8 @@ class ProviderResult:
 
 
 class ProviderError(AgentSessionsError):
-    """A provider failed the run. ``provider_error`` follows the convention of spec
-    section 1.4 (``provider, kind, message, exit_code?, stderr?``)."""
+    """A provider failed the run. ``provider_error`` follows the error payload convention
+    of ``domain/error_payload.py`` (``provider, kind, message, exit_code?, stderr?``)."""
 
     default_code = ErrorCode.PROVIDER_ERROR
 

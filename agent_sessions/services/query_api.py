@@ -1,36 +1,36 @@
-"""Cross-session reads (spec section 3) served by the projections' views.
+"""Cross-session reads: argument checks and typed results over the
+read models, which own every statement.
 
-Every query first catches its views up to the log's head, so a query after a write sees
-that write; ``stale_ok=True`` skips the catch-up for dashboards that prefer speed. Pages
-use keyset cursors (``cursors.py``) tied to the resource and the ``order_by``.
+Queries over views kept from the log catch those views up first, so a query after a
+write sees that write; ``stale_ok=True`` skips the catch-up for dashboards that prefer
+speed. Event queries read the event index, which is written with the log and never
+behind. Pages use keyset cursors (``read_models/cursors.py``) tied to the resource and
+the ``order_by``.
 """
 
 from __future__ import annotations
 
-import secrets
+import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol
 
-from ..backends.failures import classify, translate
-from ..backends.view_store import ViewCursor
-from ..domain.artifact import Artifact
-from ..domain.errors import (
-    AgentSessionsError,
-    ErrorCode,
-    NotFoundError,
-    ValidationError,
-)
+from ..domain.checks import checked_int, is_int
+from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
+from ..domain.event import Event
 from ..domain.event_types import EventType
-from ..domain.run import Run
-from ..domain.session import Session
+from ..domain.pricing import calculate_cost, default_pricing_table
 from ..domain.statuses import RunStatus, SessionStatus
 from ..domain.timestamps import require_aware
 from ..ports.index import to_micros
+from ..ports.session_store import SessionStore
+from ..read_models import events, runs, sessions
+from ..read_models.catalog import ReadModels
 from ..read_models.cursors import decode_cursor, encode_cursor
-from ..read_models.view_rows import loads
+from ..read_models.rows import from_micros
+from ..read_models.sql_filters import Key, KeysetPage
 from .query_results import (
     CostSummary,
     DailyUsage,
@@ -46,46 +46,33 @@ from .query_results import (
     UsageSummary,
 )
 
-if TYPE_CHECKING:
-    from ..store.service import EventSourcedSessionStore
-
 MAX_QUERY_LIMIT = 1000
 DEFAULT_LIMITS = {"session": 50, "run": 50, "event": 100}
 
-_T = TypeVar("_T")
 
-_SESSION_ORDERS = {
-    "updated_at_desc": ("updated_us", "DESC"),
-    "created_at_desc": ("created_us", "DESC"),
-    "created_at_asc": ("created_us", "ASC"),
-}
-_RUN_ORDERS = {
-    "started_at_desc": ("started_us", "DESC"),
-    "started_at_asc": ("started_us", "ASC"),
-}
-_EVENT_ORDERS = {
-    "sequence_asc": ("sequence_number", "ASC"),
-    "timestamp_asc": ("timestamp_us", "ASC"),
-    "timestamp_desc": ("timestamp_us", "DESC"),
-}
+class EventReader(SessionStore, Protocol):
+    """The ``SessionStore`` port plus the read of stored events by id, which event
+    search needs for payloads: the event index holds columns only."""
+
+    def get_events_by_ids(self, event_ids: Sequence[str]) -> list[Event]: ...
 
 
 def _limit(value: Any, kind: str) -> int:
     if value is None:
         return DEFAULT_LIMITS[kind]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError("limit must be a positive integer", details={"field": "limit"})
-    if value > MAX_QUERY_LIMIT:
+    limit = checked_int(value, "limit", minimum=1)
+    if limit > MAX_QUERY_LIMIT:
         raise ValidationError(
-            f"limit must be <= {MAX_QUERY_LIMIT}", details={"field": "limit", "value": value}
+            f"limit must be <= {MAX_QUERY_LIMIT}", details={"field": "limit", "value": limit}
         )
-    return value
+    return limit
 
 
-def _values(value: Any, field: str, allowed: type[StrEnum] | None = None) -> list[str] | None:
-    """A single value or a list, as strings; enum fields are checked against the enum."""
+def _values(value: Any, field: str, allowed: type[StrEnum] | None = None) -> list[str]:
+    """A single value or a list, as strings (none: ``[]``); enum fields are checked
+    against the enum."""
     if value is None:
-        return None
+        return []
     # A lone string is one value, never a sequence of characters.
     items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
     if not all(isinstance(item, str) for item in items):
@@ -108,75 +95,53 @@ def _time(value: Any, field: str) -> int | None:
     return to_micros(require_aware(value, field))
 
 
-def _order(value: Any, orders: dict[str, tuple[str, str]], default: str) -> str:
-    # Unknown orders fall back to the default, as the reference library does.
+def _order(value: Any, orders: dict[str, Any], default: str) -> str:
+    # Unknown orders fall back to the default.
     return value if isinstance(value, str) and value in orders else default
 
 
-def _where(clauses: Sequence[str]) -> str:
-    return " WHERE " + " AND ".join(clauses) if clauses else ""
-
-
-def _in(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    return f"{column} IN ({','.join('?' * len(values))})", list(values)
-
-
-def _keyset(column: str, direction: str, id_column: str) -> str:
-    """Rows strictly beyond (value, last id) in the page order; binds value, value, id."""
-    op = "<" if direction == "DESC" else ">"
-    return f"({column} {op} ? OR ({column} = ? AND {id_column} {op} ?))"
-
-
-def _datetime(micros: int | None) -> datetime | None:
-    if micros is None:
+def _min_tokens(value: Any) -> int | None:
+    if value is None:
         return None
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+    if not is_int(value) or value < 0:
+        raise AgentSessionsError(
+            "min_tokens must be a non-negative integer",
+            code=ErrorCode.QUERY_ERROR,
+            details={"field": "min_tokens"},
+        )
+    return int(value)
+
+
+def _session_not_found(session_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"Session {session_id} not found",
+        code=ErrorCode.SESSION_NOT_FOUND,
+        details={"session_id": session_id},
+    )
 
 
 class QueryAPI:
-    """Read-only, cross-session queries over a store's views."""
+    """Read-only, cross-session queries over a store's read models; records for
+    exports and event payloads come from the store."""
 
-    def __init__(self, store: EventSourcedSessionStore) -> None:
+    def __init__(self, store: EventReader, read_models: ReadModels) -> None:
         self._store = store
-        self._engine = store.projections
-        self._key: bytes | None = None
+        self._read_models = read_models
 
-    # plumbing -------------------------------------------------------------------------
+    # cursors --------------------------------------------------------------------------
 
-    def _read(self, work: Callable[[ViewCursor], _T], *, stale_ok: bool) -> _T:
-        try:
-            if not stale_ok:
-                self._engine.catch_up()
-            # Before the read transaction: the key may need a write, and an in-memory
-            # view database does not allow a write while a read is open.
-            self._cursor_key()
-            with self._engine.views.transaction(commit=False) as cursor:
-                return work(cursor)
-        except AgentSessionsError:
-            raise
-        except Exception as exc:
-            if classify(exc) is None:
-                raise AgentSessionsError(
-                    f"query failed: {exc}", code=ErrorCode.QUERY_ERROR
-                ) from exc
-            raise translate(exc, "query") from exc
+    def _after(self, cursor: Any, kind: str, order: str) -> Key | None:
+        if cursor is None:
+            return None
+        key = self._read_models.cursor_key
+        value, last_id = decode_cursor(key, cursor, kind=kind, order_by=order, value_type=int)
+        return int(value), last_id
 
-    def _cursor_key(self) -> bytes:
-        if self._key is None:
-            with self._engine.views.transaction(commit=True) as view:
-                view.execute(
-                    "CREATE TABLE IF NOT EXISTS view_meta (name TEXT PRIMARY KEY, value TEXT)"
-                )
-                view.execute(
-                    "INSERT INTO view_meta (name, value) VALUES ('cursor_key', ?) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    (secrets.token_hex(32),),
-                )
-                row = view.execute(
-                    "SELECT value FROM view_meta WHERE name = 'cursor_key'"
-                ).fetchone()
-            self._key = bytes.fromhex(row["value"])
-        return self._key
+    def _next(self, page: KeysetPage[Any], kind: str, order: str) -> str | None:
+        if page.last is None:
+            return None
+        value, last_id = page.last
+        return encode_cursor(self._read_models.cursor_key, kind, order, value, last_id)
 
     # sessions -------------------------------------------------------------------------
 
@@ -196,158 +161,57 @@ class QueryAPI:
         stale_ok: bool = False,
     ) -> SessionPage:
         page_size = _limit(limit, "session")
-        order = _order(order_by, _SESSION_ORDERS, "updated_at_desc")
-        column, direction = _SESSION_ORDERS[order]
-        where: list[str] = []
-        params: list[Any] = []
-        if agent_id is not None:
-            where.append("agent_id = ?")
-            params.append(agent_id)
-        statuses = _values(status, "status", SessionStatus)
-        if statuses:
-            clause, values = _in("status", statuses)
-            where.append(clause)
-            params += values
-        providers = _values(provider, "provider")
-        if providers:
-            clause, values = _in("provider", providers)
-            where.append(f"session_id IN (SELECT session_id FROM view_runs WHERE {clause})")
-            params += values
-        for bound, op in ((created_after, ">="), (created_before, "<=")):
-            micros = _time(bound, "created_after" if op == ">=" else "created_before")
-            if micros is not None:
-                where.append(f"created_us {op} ?")
-                params.append(micros)
-        if not include_deleted:
-            where.append("deleted_us IS NULL")
-        wanted_tags = set(_values(list(tags), "tags") or []) if tags is not None else set()
-        after = None
-        if cursor is not None:
-            after = decode_cursor(
-                self._cursor_key(), cursor, kind="session", order_by=order, value_type=int
-            )
-
-        def work(view: ViewCursor) -> SessionPage:
-            base = _where(where)
-            if wanted_tags:
-                rows = view.execute(
-                    f"SELECT session_id, {column} AS sort_value, record FROM view_sessions"
-                    f"{base} ORDER BY {column} {direction}, session_id {direction}",
-                    params,
-                ).fetchall()
-                rows = [r for r in rows if wanted_tags <= set(loads(r["record"])["tags"])]
-                total = len(rows)
-                if after is not None:
-                    rows = [r for r in rows if self._beyond(r, after, direction)]
-                page = rows[:page_size]
-            else:
-                total = view.execute(
-                    f"SELECT COUNT(*) AS n FROM view_sessions{base}", params
-                ).fetchone()["n"]
-                page_where, page_params = list(where), list(params)
-                if after is not None:
-                    page_where.append(_keyset(column, direction, "session_id"))
-                    page_params += [after[0], after[0], after[1]]
-                clause = _where(page_where)
-                page = view.execute(
-                    f"SELECT session_id, {column} AS sort_value, record FROM view_sessions"
-                    f"{clause} ORDER BY {column} {direction}, session_id {direction} LIMIT ?",
-                    [*page_params, page_size],
-                ).fetchall()
-            sessions = [Session.from_dict(loads(r["record"])) for r in page]
-            next_cursor = None
-            if page:
-                last = page[-1]
-                next_cursor = encode_cursor(
-                    self._cursor_key(), "session", order, int(last["sort_value"]),
-                    last["session_id"],
-                )  # fmt: skip
-            return SessionPage(sessions=sessions, cursor=next_cursor, total_count=int(total))
-
-        return self._read(work, stale_ok=stale_ok)
-
-    @staticmethod
-    def _beyond(row: Any, after: tuple[Any, str], direction: str) -> bool:
-        value, last_id = int(row["sort_value"]), str(row["session_id"])
-        if direction == "DESC":
-            return value < after[0] or (value == after[0] and last_id < after[1])
-        return value > after[0] or (value == after[0] and last_id > after[1])
+        order = _order(order_by, sessions.SEARCH_ORDERS, "updated_at_desc")
+        search = sessions.SessionSearch(
+            agent_id=agent_id,
+            statuses=_values(status, "status", SessionStatus),
+            providers=_values(provider, "provider"),
+            created_after_us=_time(created_after, "created_after"),
+            created_before_us=_time(created_before, "created_before"),
+            include_deleted=include_deleted,
+            tags=frozenset(_values(list(tags), "tags")) if tags is not None else frozenset(),
+        )
+        after = self._after(cursor, "session", order)
+        view = self._read_models.sessions
+        page = self._read_models.read(
+            lambda cursor: view.search(
+                cursor, search, sessions.SEARCH_ORDERS[order], after=after, limit=page_size
+            ),
+            catch_up=("sessions", "runs"),
+            stale_ok=stale_ok,
+        )
+        return SessionPage(
+            sessions=page.items,
+            cursor=self._next(page, "session", order),
+            total_count=page.total or 0,
+        )
 
     def get_session_stats(self, session_id: str, *, stale_ok: bool = False) -> SessionStats:
-        def work(view: ViewCursor) -> SessionStats:
-            exists = view.execute(
-                "SELECT 1 AS present FROM view_sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            if exists is None:
-                raise NotFoundError(
-                    f"Session {session_id} not found",
-                    code=ErrorCode.SESSION_NOT_FOUND,
-                    details={"session_id": session_id},
-                )
-            counts = view.execute(
-                "SELECT SUM(event_count) AS n, MIN(first_us) AS first_us, "
-                "MAX(last_us) AS last_us FROM view_event_counts WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            runs = view.execute(
-                "SELECT status, provider, input_tokens, output_tokens, total_tokens "
-                "FROM view_runs WHERE session_id = ?",
-                (session_id,),
-            ).fetchall()
-            return SessionStats(
-                session_id=session_id,
-                event_count=int(counts["n"] or 0),
-                run_count=len(runs),
-                token_totals=TokenTotals(
-                    input_tokens=sum(int(r["input_tokens"]) for r in runs),
-                    output_tokens=sum(int(r["output_tokens"]) for r in runs),
-                    total_tokens=sum(int(r["total_tokens"]) for r in runs),
-                ),
-                providers_used=sorted({r["provider"] for r in runs if r["provider"]}),
-                first_event_at=_datetime(counts["first_us"]),
-                last_event_at=_datetime(counts["last_us"]),
-                status_counts=dict(Counter(r["status"] for r in runs)),
-            )
+        models = self._read_models
 
-        return self._read(work, stale_ok=stale_ok)
+        def work(cursor: Any) -> tuple[events.SessionEvents, list[runs.RunFigures]]:
+            if not models.sessions.exists(cursor, session_id):
+                raise _session_not_found(session_id)
+            figures = models.runs.figures(cursor, runs.RunFilter(session_id=session_id))
+            return models.events.of_session(cursor, session_id), figures
+
+        logged, figures = models.read(work, catch_up=("sessions", "runs"), stale_ok=stale_ok)
+        return SessionStats(
+            session_id=session_id,
+            event_count=logged.count,
+            run_count=len(figures),
+            token_totals=TokenTotals(
+                input_tokens=sum(r.input_tokens for r in figures),
+                output_tokens=sum(r.output_tokens for r in figures),
+                total_tokens=sum(r.total_tokens for r in figures),
+            ),
+            providers_used=sorted({r.provider for r in figures if r.provider}),
+            first_event_at=from_micros(logged.first_us),
+            last_event_at=from_micros(logged.last_us),
+            status_counts=dict(Counter(r.status for r in figures)),
+        )
 
     # runs -----------------------------------------------------------------------------
-
-    def _run_filters(
-        self,
-        *,
-        session_id: str | None,
-        provider: str | None,
-        status: Any,
-        started_after: datetime | None,
-        started_before: datetime | None,
-        agent_id: str | None = None,
-    ) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        if session_id is not None:
-            where.append("session_id = ?")
-            params.append(session_id)
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
-        statuses = _values(status, "status", RunStatus)
-        if statuses:
-            clause, values = _in("status", statuses)
-            where.append(clause)
-            params += values
-        if agent_id is not None:
-            where.append("session_id IN (SELECT session_id FROM view_sessions WHERE agent_id = ?)")
-            params.append(agent_id)
-        for bound, op, name in (
-            (started_after, ">=", "started_after"),
-            (started_before, "<=", "started_before"),
-        ):
-            micros = _time(bound, name)
-            if micros is not None:
-                where.append(f"started_us {op} ?")
-                params.append(micros)
-        return where, params
 
     def search_runs(
         self,
@@ -364,63 +228,34 @@ class QueryAPI:
         stale_ok: bool = False,
     ) -> RunPage:
         page_size = _limit(limit, "run")
-        where, params = self._run_filters(
+        run_filter = runs.RunFilter(
             session_id=session_id,
             provider=provider,
-            status=status,
-            started_after=started_after,
-            started_before=started_before,
+            statuses=_values(status, "status", RunStatus),
+            started_after_us=_time(started_after, "started_after"),
+            started_before_us=_time(started_before, "started_before"),
+            min_tokens=_min_tokens(min_tokens),
         )
-        if min_tokens is not None:
-            if not isinstance(min_tokens, int) or isinstance(min_tokens, bool) or min_tokens < 0:
-                raise AgentSessionsError(
-                    "min_tokens must be a non-negative integer",
-                    code=ErrorCode.QUERY_ERROR,
-                    details={"field": "min_tokens"},
-                )
-            where.append("total_tokens >= ?")
-            params.append(min_tokens)
         by_tokens = order_by == "token_usage_desc"
         order = (
-            "token_usage_desc" if by_tokens else _order(order_by, _RUN_ORDERS, "started_at_desc")
+            "token_usage_desc"
+            if by_tokens
+            else _order(order_by, runs.SEARCH_ORDERS, "started_at_desc")
         )
         if by_tokens and cursor is not None:
             raise ValidationError(
                 "Cursor pagination is not supported for order_by :token_usage_desc",
                 code=ErrorCode.INVALID_CURSOR,
             )
-        after = None
-        if cursor is not None:
-            after = decode_cursor(
-                self._cursor_key(), cursor, kind="run", order_by=order, value_type=int
-            )
-
-        def work(view: ViewCursor) -> RunPage:
-            page_where, page_params = list(where), list(params)
-            if by_tokens:
-                ordering = "total_tokens DESC, run_id DESC"
-            else:
-                column, direction = _RUN_ORDERS[order]
-                ordering = f"{column} {direction}, run_id {direction}"
-                if after is not None:
-                    page_where.append(_keyset(column, direction, "run_id"))
-                    page_params += [after[0], after[0], after[1]]
-            clause = _where(page_where)
-            rows = view.execute(
-                f"SELECT run_id, started_us, record FROM view_runs{clause} "
-                f"ORDER BY {ordering} LIMIT ?",
-                [*page_params, page_size],
-            ).fetchall()
-            runs = [Run.from_dict(loads(r["record"])) for r in rows]
-            next_cursor = None
-            if rows and not by_tokens:
-                last = rows[-1]
-                next_cursor = encode_cursor(
-                    self._cursor_key(), "run", order, int(last["started_us"]), last["run_id"]
-                )
-            return RunPage(runs=runs, cursor=next_cursor)
-
-        return self._read(work, stale_ok=stale_ok)
+        after = self._after(cursor, "run", order)
+        keyset = None if by_tokens else runs.SEARCH_ORDERS[order]
+        view = self._read_models.runs
+        page = self._read_models.read(
+            lambda cursor: view.search(cursor, run_filter, keyset, after=after, limit=page_size),
+            catch_up=("runs",),
+            stale_ok=stale_ok,
+        )
+        return RunPage(runs=page.items, cursor=self._next(page, "run", order))
 
     def get_usage_summary(
         self,
@@ -431,41 +266,34 @@ class QueryAPI:
         until: datetime | None = None,
         stale_ok: bool = False,
     ) -> UsageSummary:
-        where, params = self._run_filters(
+        run_filter = runs.RunFilter(
             session_id=session_id,
             provider=provider,
-            status=None,
-            started_after=since,
-            started_before=until,
+            started_after_us=_time(since, "started_after"),
+            started_before_us=_time(until, "started_before"),
         )
-
-        def work(view: ViewCursor) -> UsageSummary:
-            clause = _where(where)
-            rows = view.execute(
-                "SELECT COALESCE(provider, 'unknown') AS provider, COUNT(*) AS run_count, "
-                "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
-                f"SUM(total_tokens) AS total_tokens FROM view_runs{clause} "
-                "GROUP BY COALESCE(provider, 'unknown')",
-                params,
-            ).fetchall()
-            by_provider = {
-                r["provider"]: ProviderUsage(
-                    input_tokens=int(r["input_tokens"] or 0),
-                    output_tokens=int(r["output_tokens"] or 0),
-                    total_tokens=int(r["total_tokens"] or 0),
-                    run_count=int(r["run_count"]),
-                )
-                for r in rows
-            }
-            return UsageSummary(
-                total_input_tokens=sum(u.input_tokens for u in by_provider.values()),
-                total_output_tokens=sum(u.output_tokens for u in by_provider.values()),
-                total_tokens=sum(u.total_tokens for u in by_provider.values()),
-                run_count=sum(u.run_count for u in by_provider.values()),
-                by_provider=by_provider,
+        view = self._read_models.runs
+        totals = self._read_models.read(
+            lambda cursor: view.usage_by_provider(cursor, run_filter),
+            catch_up=("runs",),
+            stale_ok=stale_ok,
+        )
+        by_provider = {
+            t.provider: ProviderUsage(
+                input_tokens=t.input_tokens,
+                output_tokens=t.output_tokens,
+                total_tokens=t.total_tokens,
+                run_count=t.run_count,
             )
-
-        return self._read(work, stale_ok=stale_ok)
+            for t in totals
+        }
+        return UsageSummary(
+            total_input_tokens=sum(u.input_tokens for u in by_provider.values()),
+            total_output_tokens=sum(u.output_tokens for u in by_provider.values()),
+            total_tokens=sum(u.total_tokens for u in by_provider.values()),
+            run_count=sum(u.run_count for u in by_provider.values()),
+            by_provider=by_provider,
+        )
 
     def get_usage_by_day(
         self,
@@ -476,43 +304,29 @@ class QueryAPI:
         until_day: str | None = None,
         stale_ok: bool = False,
     ) -> list[DailyUsage]:
-        """The daily rollup view: runs, tokens and recorded cost per day (UTC, by run
-        start), provider and model; ``since_day``/``until_day`` are ``YYYY-MM-DD``,
-        inclusive."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("provider", provider), ("model", model)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        for value, op in ((since_day, ">="), (until_day, "<=")):
-            if value is not None:
-                where.append(f"day {op} ?")
-                params.append(value)
-
-        def work(view: ViewCursor) -> list[DailyUsage]:
-            clause = _where(where)
-            rows = view.execute(
-                "SELECT day, provider, model, run_count, input_tokens, output_tokens, "
-                f"total_tokens, cost_usd FROM view_usage_daily{clause} "
-                "ORDER BY day, provider, model",
-                params,
-            ).fetchall()
-            return [
-                DailyUsage(
-                    day=r["day"],
-                    provider=r["provider"] or "unknown",
-                    model=r["model"] or "unknown",
-                    run_count=int(r["run_count"]),
-                    input_tokens=int(r["input_tokens"]),
-                    output_tokens=int(r["output_tokens"]),
-                    total_tokens=int(r["total_tokens"]),
-                    cost_usd=float(r["cost_usd"]),
-                )
-                for r in rows
-            ]
-
-        return self._read(work, stale_ok=stale_ok)
+        """The daily rollup: runs, tokens and recorded cost per day (UTC, by run start),
+        provider and model; ``since_day``/``until_day`` are ``YYYY-MM-DD``, inclusive."""
+        view = self._read_models.runs
+        days = self._read_models.read(
+            lambda cursor: view.daily(
+                cursor, provider=provider, model=model, since_day=since_day, until_day=until_day
+            ),
+            catch_up=("runs",),
+            stale_ok=stale_ok,
+        )
+        return [
+            DailyUsage(
+                day=d.day,
+                provider=d.provider or "unknown",
+                model=d.model or "unknown",
+                run_count=d.run_count,
+                input_tokens=d.input_tokens,
+                output_tokens=d.output_tokens,
+                total_tokens=d.total_tokens,
+                cost_usd=d.cost_usd,
+            )
+            for d in days
+        ]
 
     def get_cost_summary(
         self,
@@ -528,74 +342,64 @@ class QueryAPI:
         """Recorded ``cost_usd`` where a run has one, else the cost computed from its
         token usage with ``pricing_table`` (default: the built-in table); runs with no
         computable cost are counted in ``unmapped_runs`` only."""
-        from ..domain.pricing import calculate_cost, default_pricing_table
-
         table = pricing_table if pricing_table is not None else default_pricing_table()
-        where, params = self._run_filters(
+        run_filter = runs.RunFilter(
             session_id=session_id,
             provider=provider,
-            status=None,
-            started_after=since,
-            started_before=until,
+            started_after_us=_time(since, "started_after"),
+            started_before_us=_time(until, "started_before"),
             agent_id=agent_id,
         )
-
-        def work(view: ViewCursor) -> CostSummary:
-            clause = _where(where)
-            rows = view.execute(
-                "SELECT provider, model, input_tokens, output_tokens, cache_read_tokens, "
-                f"cache_creation_tokens, cost_usd FROM view_runs{clause}",
-                params,
-            ).fetchall()
-            total = 0.0
-            unmapped = 0
-            by_provider: dict[str, list[float]] = {}
-            by_model: dict[str, list[float]] = {}
-            for r in rows:
-                cost = r["cost_usd"]
-                if cost is None:
-                    cost = calculate_cost(
-                        {
-                            "input_tokens": r["input_tokens"],
-                            "output_tokens": r["output_tokens"],
-                            "cache_read_tokens": r["cache_read_tokens"],
-                            "cache_creation_tokens": r["cache_creation_tokens"],
-                        },
-                        r["provider"],
-                        r["model"],
-                        table,
-                    )
-                if cost is None:
-                    unmapped += 1
-                    continue
-                total += cost
-                provider_entry = by_provider.setdefault(r["provider"] or "unknown", [0.0, 0])
-                provider_entry[0] += cost
-                provider_entry[1] += 1
-                model_entry = by_model.setdefault(r["model"] or "unknown", [0.0, 0, 0])
-                model_entry[0] += cost
-                model_entry[1] += int(r["input_tokens"])
-                model_entry[2] += int(r["output_tokens"])
-            return CostSummary(
-                total_cost_usd=total,
-                run_count=len(rows),
-                by_provider={
-                    k: ProviderCost(cost_usd=v[0], run_count=int(v[1]))
-                    for k, v in by_provider.items()
-                },
-                by_model={
-                    k: ModelCost(cost_usd=v[0], input_tokens=int(v[1]), output_tokens=int(v[2]))
-                    for k, v in by_model.items()
-                },
-                unmapped_runs=unmapped,
-            )
-
-        return self._read(work, stale_ok=stale_ok)
+        view = self._read_models.runs
+        figures = self._read_models.read(
+            lambda cursor: view.figures(cursor, run_filter),
+            catch_up=("runs", "sessions"),
+            stale_ok=stale_ok,
+        )
+        # Costs are summed with ``math.fsum``: exact, so the answer never depends on the
+        # order the database returns rows in (SQLite and PostgreSQL differ).
+        costs: list[float] = []
+        unmapped = 0
+        provider_costs: dict[str, list[float]] = {}
+        model_costs: dict[str, list[float]] = {}
+        model_tokens: dict[str, tuple[int, int]] = {}
+        for run in figures:
+            cost = run.cost_usd
+            if cost is None:
+                usage = {
+                    "input_tokens": run.input_tokens,
+                    "output_tokens": run.output_tokens,
+                    "cache_read_tokens": run.cache_read_tokens,
+                    "cache_creation_tokens": run.cache_creation_tokens,
+                }
+                cost = calculate_cost(usage, run.provider, run.model, table)
+            if cost is None:
+                unmapped += 1
+                continue
+            costs.append(cost)
+            provider_costs.setdefault(run.provider or "unknown", []).append(cost)
+            model = run.model or "unknown"
+            model_costs.setdefault(model, []).append(cost)
+            tokens_in, tokens_out = model_tokens.get(model, (0, 0))
+            model_tokens[model] = (tokens_in + run.input_tokens, tokens_out + run.output_tokens)
+        return CostSummary(
+            total_cost_usd=math.fsum(costs),
+            run_count=len(figures),
+            by_provider={
+                name: ProviderCost(math.fsum(spent), len(spent))
+                for name, spent in provider_costs.items()
+            },
+            by_model={
+                model: ModelCost(math.fsum(spent), *model_tokens[model])
+                for model, spent in model_costs.items()
+            },
+            unmapped_runs=unmapped,
+        )
 
     # events ---------------------------------------------------------------------------
 
     @staticmethod
-    def _event_filters(
+    def _event_search(
         session_ids: Iterable[str] | None,
         run_ids: Iterable[str] | None,
         types: Any,
@@ -603,28 +407,16 @@ class QueryAPI:
         since: datetime | None,
         until: datetime | None,
         correlation_id: str | None,
-    ) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, values in (
-            ("session_id", _values(session_ids, "session_ids")),
-            ("run_id", _values(run_ids, "run_ids")),
-            ("type", _values(types, "types", EventType)),
-            ("provider", _values(providers, "providers")),
-        ):
-            if values:
-                clause, extra = _in(column, values)
-                where.append(clause)
-                params += extra
-        for bound, op, name in ((since, ">=", "since"), (until, "<=", "until")):
-            micros = _time(bound, name)
-            if micros is not None:
-                where.append(f"timestamp_us {op} ?")
-                params.append(micros)
-        if correlation_id is not None:
-            where.append("correlation_id = ?")
-            params.append(correlation_id)
-        return where, params
+    ) -> events.EventSearch:
+        return events.EventSearch(
+            session_ids=_values(session_ids, "session_ids"),
+            run_ids=_values(run_ids, "run_ids"),
+            types=_values(types, "types", EventType),
+            providers=_values(providers, "providers"),
+            since_us=_time(since, "since"),
+            until_us=_time(until, "until"),
+            correlation_id=correlation_id,
+        )
 
     def search_events(
         self,
@@ -641,41 +433,27 @@ class QueryAPI:
         cursor: str | None = None,
         stale_ok: bool = False,
     ) -> EventPage:
+        """Events across sessions. The event index is always current, so ``stale_ok``
+        changes nothing here; it is accepted like on every other query."""
         page_size = _limit(limit, "event")
-        order = _order(order_by, _EVENT_ORDERS, "sequence_asc")
-        column, direction = _EVENT_ORDERS[order]
-        where, params = self._event_filters(
+        order = _order(order_by, events.SEARCH_ORDERS, "sequence_asc")
+        search = self._event_search(
             session_ids, run_ids, types, providers, since, until, correlation_id
         )
-        after = None
-        if cursor is not None:
-            after = decode_cursor(
-                self._cursor_key(), cursor, kind="event", order_by=order, value_type=int
-            )
-        if after is not None:
-            where.append(_keyset(column, direction, "event_id"))
-            params += [after[0], after[0], after[1]]
-
-        def work(view: ViewCursor) -> list[Any]:
-            clause = _where(where)
-            return view.execute(
-                f"SELECT event_id, {column} AS sort_value FROM view_events{clause} "
-                f"ORDER BY {column} {direction}, event_id {direction} LIMIT ?",
-                [*params, page_size],
-            ).fetchall()
-
-        rows = self._read(work, stale_ok=stale_ok)
-        ids = [r["event_id"] for r in rows]
-        found = {e.id: e for e in self._store.get_events_by_ids(ids)}
-        # An event pruned or erased after the view was read is simply not returned.
-        events = [found[event_id] for event_id in ids if event_id in found]
-        next_cursor = None
-        if rows:
-            last = rows[-1]
-            next_cursor = encode_cursor(
-                self._cursor_key(), "event", order, int(last["sort_value"]), last["event_id"]
-            )
-        return EventPage(events=events, cursor=next_cursor)
+        after = self._after(cursor, "event", order)
+        view = self._read_models.events
+        page = self._read_models.read(
+            lambda cursor: view.search(
+                cursor, search, events.SEARCH_ORDERS[order], after=after, limit=page_size
+            ),
+            stale_ok=stale_ok,
+        )
+        found = {e.id: e for e in self._store.get_events_by_ids(page.items)}
+        # An event pruned or erased after the index was read is simply not returned.
+        return EventPage(
+            events=[found[event_id] for event_id in page.items if event_id in found],
+            cursor=self._next(page, "event", order),
+        )
 
     def count_events(
         self,
@@ -689,30 +467,32 @@ class QueryAPI:
         correlation_id: str | None = None,
         stale_ok: bool = False,
     ) -> int:
-        where, params = self._event_filters(
+        search = self._event_search(
             session_ids, run_ids, types, providers, since, until, correlation_id
         )
-
-        def work(view: ViewCursor) -> int:
-            clause = _where(where)
-            row = view.execute(f"SELECT COUNT(*) AS n FROM view_events{clause}", params)
-            return int(row.fetchone()["n"])
-
-        return self._read(work, stale_ok=stale_ok)
+        view = self._read_models.events
+        return self._read_models.read(lambda cursor: view.count(cursor, search), stale_ok=stale_ok)
 
     # export ---------------------------------------------------------------------------
 
     def export_session(self, session_id: str, *, include_artifacts: bool = False) -> SessionExport:
-        """Read straight from the store (not the views): an export is what is stored."""
+        """Records from the store (not the read models): an export is what is stored.
+        Artifacts are the registry's entries of the session, soft-deleted ones
+        included, without their ``deleted_at``."""
         try:
             session = self._store.get_session(session_id)
         except NotFoundError as error:
-            raise NotFoundError(
-                f"Session {session_id} not found",
-                code=ErrorCode.SESSION_NOT_FOUND,
-                details={"session_id": session_id},
-            ) from error
-        artifacts = self._artifacts(session_id) if include_artifacts else None
+            raise _session_not_found(session_id) from error
+        artifacts = None
+        if include_artifacts:
+            view = self._read_models.artifacts
+            entries = self._read_models.read(
+                lambda cursor: view.of_session(
+                    cursor, session_id, include_deleted=True, by_id=True
+                ),
+                catch_up=("artifacts",),
+            )
+            artifacts = [artifact.public_dict() for artifact in entries]
         return SessionExport(
             session=session,
             runs=self._store.list_runs(session_id),
@@ -720,16 +500,5 @@ class QueryAPI:
             artifacts=artifacts,
         )
 
-    def _artifacts(self, session_id: str) -> list[dict[str, Any]]:
-        """Registry rows of the session, soft-deleted ones included (spec section 3.3).
-        Served by the artifact registry's view."""
 
-        def work(view: ViewCursor) -> list[dict[str, Any]]:
-            rows = view.execute(
-                "SELECT record FROM view_artifacts WHERE session_id = ? AND forgotten = 0 "
-                "ORDER BY created_us, id",
-                (session_id,),
-            ).fetchall()
-            return [Artifact.from_dict(loads(r["record"])).public_dict() for r in rows]
-
-        return self._read(work, stale_ok=False)
+__all__ = ["MAX_QUERY_LIMIT", "EventReader", "QueryAPI"]

@@ -1,4 +1,4 @@
-"""Typed results of the QueryAPI (spec section 3.3)."""
+"""Typed results of the ``QueryAPI``: pages, stats, usage, costs and exports."""
 
 from __future__ import annotations
 

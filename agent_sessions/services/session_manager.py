@@ -1,10 +1,9 @@
-"""The agent loop's side of the store: a session's lifecycle and its runs (spec section 11).
+"""The agent loop's side of the store: a session's lifecycle and its runs.
 
 ``execute_run`` hands the run's input to a provider and records what it emits. Events
-are written in batches while the run goes on (every ``max_events`` events or
-``max_delay_ms`` after the first unwritten one), so a tailing reader sees them live
-without one transaction per streamed token; whatever is still buffered at the end goes
-into the one ``flush`` that also records the run's outcome, atomically.
+are written in batches while the run goes on (see ``event_buffer``), so a tailing reader
+sees them live without one transaction per streamed token; whatever is still buffered at
+the end goes into the one ``flush`` that also records the run's outcome, atomically.
 
 A store failure during a run does not stop the run: the batch stays buffered, is retried
 with the next one (appends are idempotent by event id), is counted in
@@ -15,284 +14,38 @@ the finalization is in the store (the run stays ``running``; ``cancel_run`` clos
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..domain.error_payload import error_payload, run_error
 from ..domain.errors import AgentSessionsError, ErrorCode, ValidationError
 from ..domain.event import Event
-from ..domain.event_builder import (
-    EventContext,
-    RawEvent,
-    error_payload,
-    run_error,
-)
+from ..domain.event_builder import EventContext
 from ..domain.event_redactor import RedactionConfig
 from ..domain.event_types import EventType
 from ..domain.execution_result import ExecutionResult
 from ..domain.execution_state import ExecutionState
-from ..domain.pricing import PricingTable
+from ..domain.pricing import PricingTable, reported_cost
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from ..ports.session_store import SessionStore
+from .event_buffer import EventBuffering
 from .event_pipeline import EventPipeline, guard_store_call
 from .providers import Provider, ProviderError, ProviderResult
-
-_log = logging.getLogger(__name__)
+from .run_recording import (
+    PROVIDER_SESSION_KEYS,
+    ActiveRun,
+    EventCallback,
+    RunRecording,
+    run_cancelled,
+    run_closed,
+)
+from .run_result import RunResult
 
 #: Provider of lifecycle events when neither the run nor the session names one.
 LIFECYCLE_PROVIDER = "session_manager"
-#: Keys of ``provider_metadata`` also kept per provider in the session's metadata.
-_PROVIDER_SESSION_KEYS = ("provider_session_id", "model")
-
-EventCallback = Callable[[Event], None]
-
-
-@dataclass(frozen=True, slots=True)
-class EventBuffering:
-    """When buffered run events are written: at ``max_events`` events, or
-    ``max_delay_ms`` after the oldest unwritten one (``0``: only by count).
-    ``max_events=1`` writes each event on its own (:meth:`per_event`)."""
-
-    max_events: int = 50
-    max_delay_ms: int = 250
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_events, int) or self.max_events < 1:
-            raise ValidationError("max_events must be a positive integer")
-        if not isinstance(self.max_delay_ms, int) or self.max_delay_ms < 0:
-            raise ValidationError("max_delay_ms must be a non-negative integer")
-
-    @classmethod
-    def per_event(cls) -> EventBuffering:
-        return cls(max_events=1, max_delay_ms=0)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    """How a run ended and what recording it cost. ``errors`` lists every problem met
-    on the way, in order: refused events (counted in ``rejected_events``) and failed
-    writes (``persistence_failures``), whose events were kept and written later."""
-
-    session: Session
-    run: Run
-    events_persisted: int
-    persistence_failures: int = 0
-    rejected_events: int = 0
-    errors: tuple[AgentSessionsError, ...] = ()
-    error: AgentSessionsError | None = None
-
-    @property
-    def status(self) -> RunStatus:
-        return self.run.status
-
-    @property
-    def ok(self) -> bool:
-        return self.run.status is RunStatus.COMPLETED
-
-    @property
-    def output(self) -> dict[str, Any] | None:
-        return self.run.output
-
-
-def _run_cancelled(run_id: str) -> AgentSessionsError:
-    return AgentSessionsError(
-        f"run {run_id} was cancelled", code=ErrorCode.CANCELLED, details={"run_id": run_id}
-    )
-
-
-def _run_closed(run_id: str) -> AgentSessionsError:
-    return AgentSessionsError(
-        f"run {run_id} is finalized and takes no more events",
-        code=ErrorCode.INVALID_OPERATION,
-        details={"run_id": run_id},
-    )
-
-
-class _EventBuffer:
-    """Prepared events of one run waiting to be written, in emit order.
-
-    One lock covers the list and the writes, so batches reach the store in order whether
-    the provider's thread or the timer thread writes them."""
-
-    def __init__(
-        self,
-        pipeline: EventPipeline,
-        buffering: EventBuffering,
-        on_stored: Callable[[list[Event]], None],
-        errors: list[AgentSessionsError],
-    ) -> None:
-        self._pipeline = pipeline
-        self._max_events = buffering.max_events
-        self._delay = buffering.max_delay_ms / 1000
-        self._on_stored = on_stored
-        self._cond = threading.Condition()
-        self._pending: list[Event] = []
-        self._write_at_size = self._max_events
-        self._deadline: float | None = None
-        self._closed: AgentSessionsError | None = None
-        self._timer: threading.Thread | None = None
-        self.persisted = 0
-        self.failures = 0
-        self._errors = errors
-
-    def add(self, event: Event) -> None:
-        with self._cond:
-            if self._closed is not None:
-                closed = self._closed
-                raise AgentSessionsError(closed.message, code=closed.code, details=closed.details)
-            self._pending.append(event)
-            if len(self._pending) >= self._write_at_size:
-                self._write()
-            elif self._delay > 0 and self._deadline is None:
-                self._deadline = time.monotonic() + self._delay
-                self._start_timer()
-                self._cond.notify_all()
-
-    def _write(self) -> None:
-        batch = self._pending
-        try:
-            stored = self._pipeline.persist(batch)
-        except AgentSessionsError as exc:
-            # Kept for the next attempt; not retried on every further event, which
-            # would hammer a store that is down.
-            self.failures += 1
-            self._errors.append(exc)
-            _log.warning("could not write %d run event(s), will retry: %s", len(batch), exc)
-            self._write_at_size = len(batch) + self._max_events
-            self._deadline = time.monotonic() + self._delay if self._delay > 0 else None
-            return
-        self._pending = []
-        self._write_at_size = self._max_events
-        self._deadline = None
-        self.persisted += len(stored)
-        self._on_stored(stored)
-
-    def _start_timer(self) -> None:
-        if self._timer is None:
-            self._timer = threading.Thread(
-                target=self._run_timer, name="agent-sessions-event-buffer", daemon=True
-            )
-            self._timer.start()
-
-    def _run_timer(self) -> None:
-        with self._cond:
-            while self._closed is None:
-                if self._deadline is None:
-                    self._cond.wait()
-                    continue
-                remaining = self._deadline - time.monotonic()
-                if remaining > 0:
-                    self._cond.wait(remaining)
-                elif self._pending:
-                    self._write()
-                else:
-                    self._deadline = None
-
-    def close(self, reason: AgentSessionsError) -> list[Event]:
-        """Stop taking events (``emit`` raises ``reason`` from now on) and hand over the
-        unwritten ones, for the finalizing flush."""
-        with self._cond:
-            if self._closed is None:
-                self._closed = reason
-            pending, self._pending = self._pending, []
-            self._cond.notify_all()
-        # No join: holding the lock above means no write is under way, and the timer
-        # thread sees ``_closed`` before it could start another.
-        return pending
-
-    def restore(self, events: list[Event]) -> None:
-        """Put back events taken by ``close`` whose write failed, for the next taker."""
-        with self._cond:
-            self._pending = events + self._pending
-
-
-def _positive_cost(value: object) -> float | None:
-    """A cost a provider reported, when it is one: ``0`` means "not reported"."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return None
-
-
-class _Recording:
-    """What one executing run collects: its buffered events, what its events reveal
-    (provider metadata, a cost the provider reported, turns), and the problems met."""
-
-    def __init__(
-        self,
-        run_id: str,
-        pipeline: EventPipeline,
-        buffering: EventBuffering,
-        context: EventContext,
-        on_event: EventCallback | None,
-    ) -> None:
-        self.run_id = run_id
-        self.context = context
-        self._pipeline = pipeline
-        self._on_event = on_event
-        self.errors: list[AgentSessionsError] = []
-        self.buffer = _EventBuffer(pipeline, buffering, self.stored, self.errors)
-        self.provider_metadata: dict[str, Any] = {}
-        self.reported_cost: float | None = None
-        self.turns = 0
-        self.rejected = 0
-        self.last_sequence = 0
-
-    def emit(self, raw: RawEvent) -> None:
-        """The provider's ``emit``: prepare now (so a refusal is known at once and the
-        timestamp is the emit time), write with the next batch."""
-        try:
-            event = self._pipeline.prepare(raw, self.context)
-        except AgentSessionsError as exc:
-            # Refused, not dropped unnoticed: counted and returned in the result.
-            self.rejected += 1
-            self.errors.append(exc)
-            _log.warning("run %s: event refused: %s", self.run_id, exc)
-            return
-        self._observe(event)
-        self.buffer.add(event)
-
-    def _observe(self, event: Event) -> None:
-        data = event.data
-        for key in _PROVIDER_SESSION_KEYS:
-            if isinstance(data.get(key), str):
-                self.provider_metadata[key] = data[key]
-        if event.type is EventType.TURN_COMPLETED:
-            self.turns += 1
-        cost = _positive_cost(data.get("total_cost_usd"))
-        if event.type is EventType.RUN_COMPLETED and cost is not None:
-            self.reported_cost = cost
-
-    def stored(self, events: list[Event]) -> None:
-        self.last_sequence = max(self.last_sequence, *(e.sequence_number or 0 for e in events))
-        if self._on_event is None:
-            return
-        for event in events:
-            try:
-                self._on_event(event)
-            except Exception:
-                _log.exception("on_event callback failed for event %s", event.id)
-
-    @property
-    def wants_events(self) -> bool:
-        return self._on_event is not None
-
-
-@dataclass
-class _ActiveRun:
-    """A run executing in this manager, so that ``cancel_run`` can stop it. ``lock``
-    orders finalization against cancellation: whichever takes it first records the
-    outcome, and sets ``final_run``."""
-
-    session: Session
-    run: Run
-    recording: _Recording | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    final_run: Run | None = None
 
 
 def _input_messages(run_input: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -315,16 +68,20 @@ def _with_provider_session(
     session: Session, provider: str, provider_metadata: Mapping[str, Any]
 ) -> Session:
     """Per-provider session info under ``metadata.provider_sessions[<provider>]``; the
-    old top-level keys are dropped (spec section 1.7)."""
-    metadata = {k: v for k, v in session.metadata.items() if k not in _PROVIDER_SESSION_KEYS}
+    old top-level keys are dropped, so each provider's ids stay apart."""
+    metadata = {k: v for k, v in session.metadata.items() if k not in PROVIDER_SESSION_KEYS}
     existing = metadata.get("provider_sessions")
     sessions = dict(existing) if isinstance(existing, Mapping) else {}
     entry = dict(sessions.get(provider) or {})
     entry.update(
-        {k: provider_metadata[k] for k in _PROVIDER_SESSION_KEYS if provider_metadata.get(k)}
+        {k: provider_metadata[k] for k in PROVIDER_SESSION_KEYS if provider_metadata.get(k)}
     )
     sessions[provider] = entry
     return session.replace(metadata={**metadata, "provider_sessions": sessions})
+
+
+def _invalid_transition(message: str, **details: Any) -> ValidationError:
+    return ValidationError(message, code=ErrorCode.INVALID_TRANSITION, details=details)
 
 
 class SessionManager:
@@ -354,7 +111,7 @@ class SessionManager:
         )
         self._pricing = PricingTable.coerce(pricing)
         self._buffering = buffering if buffering is not None else EventBuffering()
-        self._active: dict[str, _ActiveRun] = {}
+        self._active: dict[str, ActiveRun] = {}
         self._active_lock = threading.Lock()
 
     @property
@@ -502,7 +259,7 @@ class SessionManager:
     def start_run(
         self,
         session_id: str,
-        input: Mapping[str, Any] | None = None,  # noqa: A002 - the spec's field name
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the field name of Run.input
         *,
         metadata: Mapping[str, Any] | None = None,
         run_id: str | None = None,
@@ -536,37 +293,33 @@ class SessionManager:
         run = self._get_run(run_id)
         session = self._get_session(run.session_id)
         if run.status is not RunStatus.PENDING:
-            raise ValidationError(
+            raise _invalid_transition(
                 f"run {run_id} is {run.status.value}; only a pending run can be executed",
-                code=ErrorCode.INVALID_TRANSITION,
-                details={"run_id": run_id, "status": run.status.value},
+                run_id=run_id,
+                status=run.status.value,
             )
-        active = _ActiveRun(session=session, run=run.with_status(RunStatus.RUNNING))
+        active = ActiveRun(session=session, run=run.with_status(RunStatus.RUNNING))
         with self._active_lock:
             if run_id in self._active:
-                raise ValidationError(
-                    f"run {run_id} is already executing",
-                    code=ErrorCode.INVALID_TRANSITION,
-                    details={"run_id": run_id},
-                )
+                raise _invalid_transition(f"run {run_id} is already executing", run_id=run_id)
             self._active[run_id] = active
         try:
             context = self._context(session, active.run, self._provider.name)
-            recording = _Recording(run_id, self._pipeline, self._buffering, context, on_event)
+            recording = RunRecording(run_id, self._pipeline, self._buffering, context, on_event)
             with active.lock:  # a cancel_run meanwhile must not be overwritten
                 if active.final_run is None:
                     guard_store_call("save_run", lambda: self._store.save_run(active.run))
                     active.recording = recording
             if active.recording is None:
-                return self._result(active, recording, _run_cancelled(run_id))
+                return active.result(recording, run_cancelled(run_id))
             return self._execute(active, recording)
         finally:
             if active.recording is not None:
-                active.recording.buffer.close(_run_closed(run_id))
+                active.recording.buffer.close(run_closed(run_id))
             with self._active_lock:
                 self._active.pop(run_id, None)
 
-    def _execute(self, active: _ActiveRun, recording: _Recording) -> RunResult:
+    def _execute(self, active: ActiveRun, recording: RunRecording) -> RunResult:
         run = active.run
         outcome: ProviderResult | AgentSessionsError
         try:
@@ -582,8 +335,8 @@ class SessionManager:
             )
         with active.lock:
             if active.final_run is not None:  # cancelled while the provider worked
-                return self._result(active, recording, _run_cancelled(run.id))
-            pending = recording.buffer.close(_run_closed(run.id))
+                return active.result(recording, run_cancelled(run.id))
+            pending = recording.buffer.close(run_closed(run.id))
             if isinstance(outcome, ProviderResult):
                 state = self._completed(active, outcome, recording)
             else:
@@ -606,10 +359,10 @@ class SessionManager:
         if recording.wants_events and state.events:
             self._replay_flushed(state, recording)
         error = None if isinstance(outcome, ProviderResult) else outcome
-        return self._result(active, recording, error)
+        return active.result(recording, error)
 
     def _completed(
-        self, active: _ActiveRun, result: ProviderResult, observed: _Recording
+        self, active: ActiveRun, result: ProviderResult, observed: RunRecording
     ) -> ExecutionState:
         name = self._provider.name
         # Re-read: the session may have changed while the provider worked, and flush
@@ -622,7 +375,7 @@ class SessionManager:
         model = provider_metadata.get("model")
         cost = observed.reported_cost
         if cost is None:
-            cost = _positive_cost(result.cost_usd)
+            cost = reported_cost(result.cost_usd)
         if cost is None:
             usage = active.run.add_token_usage(result.token_usage).token_usage
             cost = self._pricing.cost(usage, name, model if isinstance(model, str) else None)
@@ -637,7 +390,7 @@ class SessionManager:
         state.update_session(lambda s: _with_provider_session(s, name, provider_metadata))
         return state
 
-    def _failed(self, active: _ActiveRun, error: AgentSessionsError) -> ExecutionState:
+    def _failed(self, active: ActiveRun, error: AgentSessionsError) -> ExecutionState:
         payload = error_payload(error, provider=self._provider.name)
         state = ExecutionState.new(self._get_session(active.session.id), active.run)
         state.update_run(
@@ -651,7 +404,7 @@ class SessionManager:
         raw = {"type": EventType.RUN_FAILED, "data": payload}
         return self._pipeline.prepare(raw, self._lifecycle_context(state.session, state.run))
 
-    def _replay_flushed(self, state: ExecutionState, recording: _Recording) -> None:
+    def _replay_flushed(self, state: ExecutionState, recording: RunRecording) -> None:
         """Hand ``on_event`` the events that went in with the flush, as stored (flush
         does not return them, and their sequence numbers are the store's)."""
         ids = {event.id for event in state.events}
@@ -668,23 +421,6 @@ class SessionManager:
         flushed = [event for event in events if event.id in ids]
         if flushed:
             recording.stored(flushed)
-
-    @staticmethod
-    def _result(
-        active: _ActiveRun, recording: _Recording, error: AgentSessionsError | None
-    ) -> RunResult:
-        if active.final_run is None:
-            raise AssertionError("a run result needs the recorded run")
-        buffer = recording.buffer
-        return RunResult(
-            session=active.session,
-            run=active.final_run,
-            events_persisted=buffer.persisted,
-            persistence_failures=buffer.failures,
-            rejected_events=recording.rejected,
-            errors=tuple(recording.errors),
-            error=error,
-        )
 
     # cancellation and approvals -------------------------------------------------------
 
@@ -730,23 +466,22 @@ class SessionManager:
             if run.status is RunStatus.CANCELLED:
                 return run
             if run.is_terminal:
-                raise ValidationError(
+                raise _invalid_transition(
                     f"run {run_id} is {run.status.value} and cannot be cancelled",
-                    code=ErrorCode.INVALID_TRANSITION,
-                    details={"run_id": run_id, "status": run.status.value},
+                    run_id=run_id,
+                    status=run.status.value,
                 )
             return self._record_cancel(self._get_session(run.session_id), run, [], data, extra)
         with active.lock:
             if active.final_run is not None:
                 if active.final_run.status is RunStatus.CANCELLED:
                     return active.final_run
-                raise ValidationError(
+                raise _invalid_transition(
                     f"run {run_id} is {active.final_run.status.value} and cannot be cancelled",
-                    code=ErrorCode.INVALID_TRANSITION,
-                    details={"run_id": run_id},
+                    run_id=run_id,
                 )
             recording = active.recording
-            pending = [] if recording is None else recording.buffer.close(_run_cancelled(run_id))
+            pending = [] if recording is None else recording.buffer.close(run_cancelled(run_id))
             try:
                 session = self._get_session(active.session.id)
                 final = self._record_cancel(session, active.run, pending, data, extra)

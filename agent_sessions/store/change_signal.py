@@ -10,17 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 _T = TypeVar("_T")
-
-
-class ChangeFeed(Protocol):
-    """A backend's push notification of appends from other processes."""
-
-    def start(self, on_change: Callable[[], None]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class ChangeSignal:

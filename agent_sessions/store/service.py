@@ -1,7 +1,8 @@
 """The event-sourced ``SessionStore``: one implementation over every backend.
 
-Backends differ only in their recorder (memory, SQLite, PostgreSQL); this service turns
-the state-based port into aggregate saves and log appends (DESIGN.md section 2):
+Backends differ only in their recorder (SQLite, which also serves ``memory://``, and
+PostgreSQL); this service turns the state-based port into aggregate saves and log
+appends (the streams are described in ``docs/architecture.md``):
 
 * ``save_session`` / ``save_run`` diff the record against its aggregate and save the
   resulting events, with the index row, in one recorder transaction;
@@ -17,19 +18,15 @@ waiting. Conflicts with other processes are what the retry loop is for.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import StoredEvent
 
-from ..backends.failures import Failure, classify, translate
-from ..backends.view_store import view_store_for
 from ..domain.aggregates import (
     AgentEventRecorded,
     EventsPruned,
@@ -39,8 +36,8 @@ from ..domain.aggregates import (
     pruned_id,
     tombstone_id,
 )
+from ..domain.checks import checked_int, optional_int, require_id
 from ..domain.errors import (
-    AgentSessionsError,
     StorageError,
     ValidationError,
     run_not_found,
@@ -53,6 +50,8 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus, coerce_status
 from ..domain.timestamps import require_aware, utc_now
+from ..ports.backend import ChangeFeed
+from ..ports.failures import Classifier
 from ..ports.index import (
     AgentEventRow,
     EventQuery,
@@ -63,23 +62,12 @@ from ..ports.index import (
     SessionRow,
     to_micros,
 )
-from ..read_models.builtin import builtin_projections
-from ..read_models.engine import ProjectionEngine
+from ..ports.retry import DEFAULT_RETRY, RetryPolicy
 from .aggregate_cache import AggregateCache
-from .change_signal import ChangeFeed, ChangeSignal
+from .change_signal import ChangeSignal
 from .sessions_app import SessionsApplication
 
-if TYPE_CHECKING:
-    from ..services.maintenance import Maintenance
-    from ..services.query_api import QueryAPI
-
 _T = TypeVar("_T")
-
-#: Attempts before a write that keeps losing races gives up with ``storage_error``.
-MAX_WRITE_ATTEMPTS = 64
-#: Retries after a lost connection (backing off 0.1 s, 0.2 s, 0.4 s, 0.8 s) before
-#: ``storage_connection_failed``.
-CONNECTION_RETRIES = 4
 
 
 @dataclass
@@ -91,28 +79,6 @@ class _AppendPlan:
     index: IndexWrite = field(default_factory=IndexWrite)
 
 
-def _non_negative_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationError(f"{name} must be a non-negative integer", details={"field": name})
-    return value
-
-
-def _positive_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(f"{name} must be a positive integer", details={"field": name})
-    return value
-
-
-def _require_id(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValidationError(f"{name} must be a non-empty string", details={"field": name})
-    return value
-
-
 class EventSourcedSessionStore:
     """A ``SessionStore`` over an ``eventsourcing`` application. Build it with
     :func:`agent_sessions.open_store`; it is thread-safe and a context manager."""
@@ -121,42 +87,28 @@ class EventSourcedSessionStore:
         self,
         app: SessionsApplication,
         *,
+        classify: Classifier,
         poll_interval: float | None = None,
         change_feed: ChangeFeed | None = None,
         url: str = "",
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._app = app
         self.url = url
+        self._classify = classify
+        self._retry = retry
         self._change_feed = change_feed
         recorder = app.recorder
         self._index: IndexReader = recorder  # type: ignore[assignment]
         self._write_lock = threading.RLock()
         self._signal = ChangeSignal(poll_interval)
         self._closed = False
-        self._projections: ProjectionEngine | None = None
-        self._projections_lock = threading.Lock()
         self._sessions: AggregateCache[SessionAggregate] = AggregateCache(
             load=app.repository.get, events_from=self._events_from
         )
         self._runs: AggregateCache[RunAggregate] = AggregateCache(
             load=app.repository.get, events_from=self._events_from
         )
-
-    @property
-    def projections(self) -> ProjectionEngine:
-        """The projection engine of this store, with the built-in views registered.
-        Created on first use: a store that is only written to never builds views."""
-        with self._projections_lock:
-            if self._projections is None:
-                self._check_open()
-                engine = ProjectionEngine(
-                    self._app.recorder,
-                    self._app.mapper,
-                    view_store_for(self._app.factory),
-                    builtin_projections(),
-                )
-                self._projections = engine
-            return self._projections
 
     def save_aggregate(
         self, aggregate_id: str, change: Callable[[Any], Any], *, operation: str
@@ -184,27 +136,6 @@ class EventSourcedSessionStore:
             self._change_feed.start(self._signal.notify)
         self._signal.wait(timeout)
 
-    def run_projections(
-        self, stop: threading.Event, *, batch_size: int = 500, idle_wait: float = 1.0
-    ) -> None:
-        """Follow the log with every registered projection until ``stop`` is set: the
-        body of ``agent-sessions projections run``."""
-        self.projections.run_forever(
-            stop, wait_for_change=self.wait_for_change, batch_size=batch_size, idle_wait=idle_wait
-        )
-
-    def maintenance(self, **options: Any) -> Maintenance:
-        """Retention and health checks over this store (``Maintenance``)."""
-        from ..services.maintenance import Maintenance
-
-        return Maintenance(self, **options)
-
-    def query(self) -> QueryAPI:
-        """Cross-session queries over this store's views (``QueryAPI``)."""
-        from ..services.query_api import QueryAPI
-
-        return QueryAPI(self)
-
     @property
     def application(self) -> SessionsApplication:
         """The underlying ``eventsourcing`` application (its notification log feeds
@@ -231,31 +162,9 @@ class EventSourcedSessionStore:
             return self._attempts(operation, attempt)
 
     def _attempts(self, operation: str, attempt: Callable[[], _T]) -> _T:
-        conflicts = connection_failures = 0
-        while True:
-            try:
-                return attempt()
-            except AgentSessionsError:
-                raise
-            except Exception as exc:
-                kind = classify(exc)
-                if kind is None:
-                    raise
-                if kind in (Failure.CONFLICT, Failure.TRANSIENT):
-                    conflicts += 1
-                    if conflicts >= MAX_WRITE_ATTEMPTS:
-                        raise StorageError(
-                            f"{operation} failed: still conflicting after {conflicts} attempts",
-                            details={"operation": operation, "cause": repr(exc)},
-                        ) from exc
-                    # Nothing to undo: attempts change private copies of aggregates,
-                    # and the cache only ever receives what was committed.
-                    time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**conflicts)))
-                elif kind is Failure.CONNECTION and connection_failures < CONNECTION_RETRIES:
-                    connection_failures += 1
-                    time.sleep(0.05 * 2**connection_failures)
-                else:
-                    raise translate(exc, operation) from exc
+        # Nothing to undo between attempts: they change private copies of aggregates,
+        # and the cache only ever receives what was committed.
+        return self._retry.run(operation, attempt, self._classify)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -290,7 +199,7 @@ class EventSourcedSessionStore:
         return aggregate
 
     def get_session(self, session_id: str) -> Session:
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
         aggregate = self._guard("get_session", lambda: self._sessions.get(session_id))
         if aggregate is None:
             raise session_not_found(session_id)
@@ -305,8 +214,8 @@ class EventSourcedSessionStore:
         offset: int = 0,
     ) -> list[Session]:
         status_value = None if status is None else coerce_status(SessionStatus, status).value
-        limit = _positive_int(limit, "limit")
-        offset = _non_negative_int(offset, "offset") or 0
+        limit = optional_int(limit, "limit", minimum=1)
+        offset = optional_int(offset, "offset") or 0
 
         def work() -> list[Session]:
             ids = self._index.select_session_ids(
@@ -318,10 +227,11 @@ class EventSourcedSessionStore:
         return self._guard("list_sessions", work)
 
     def delete_session(self, session_id: str) -> None:
-        """Erase the session, its runs and its events (DESIGN.md section 4); a tombstone
-        with ids only records that it happened. Unknown ids are fine: deleting is
+        """Erase the session, its runs and its events, with their index rows, in one
+        transaction; a tombstone with ids only records that it happened, so read models
+        drop their rows and no content survives. Unknown ids are fine: deleting is
         idempotent."""
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
 
         def attempt() -> None:
             # Nothing to erase: no session row and no events left behind by one.
@@ -370,7 +280,7 @@ class EventSourcedSessionStore:
         return aggregate
 
     def get_run(self, run_id: str) -> Run:
-        _require_id(run_id, "run_id")
+        require_id(run_id, "run_id")
         aggregate = self._guard("get_run", lambda: self._runs.get(run_id))
         if aggregate is None:
             raise run_not_found(run_id)
@@ -384,10 +294,10 @@ class EventSourcedSessionStore:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Run]:
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
         status_value = None if status is None else coerce_status(RunStatus, status).value
-        limit = _positive_int(limit, "limit")
-        offset = _non_negative_int(offset, "offset") or 0
+        limit = optional_int(limit, "limit", minimum=1)
+        offset = optional_int(offset, "offset") or 0
 
         def work() -> list[Run]:
             ids = self._index.select_run_ids(
@@ -400,7 +310,7 @@ class EventSourcedSessionStore:
 
     def get_active_run(self, session_id: str) -> Run | None:
         """The most recently started run with status ``running``, if any."""
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
 
         def work() -> Run | None:
             run_id = self._index.select_active_run_id(session_id)
@@ -441,8 +351,9 @@ class EventSourcedSessionStore:
         return list(events)
 
     def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
-        """Steps 2-3 and 6 of DESIGN.md section 2: de-duplicate, claim sequences, and
-        line up the results in input order."""
+        """De-duplicate (within the batch, first occurrence wins, and against stored
+        ids), claim each session's next block of sequence numbers, and line up the
+        results in input order (a duplicate maps to the stored original)."""
         first_by_id: dict[str, Event] = {}
         for event in batch:
             first_by_id.setdefault(event.id, event)  # first occurrence wins, in input order
@@ -507,7 +418,7 @@ class EventSourcedSessionStore:
         session_id: str,
         *,
         run_id: str | None = None,
-        type: EventType | str | None = None,  # noqa: A002 - the spec's filter name
+        type: EventType | str | None = None,  # noqa: A002 - the port's filter name
         since: datetime | None = None,
         after: int | None = None,
         before: int | None = None,
@@ -517,7 +428,7 @@ class EventSourcedSessionStore:
         """Events in sequence order. ``since`` is inclusive, ``after``/``before`` are
         exclusive. With ``wait_timeout_ms`` an empty result waits for a matching append
         (``[]`` on timeout)."""
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
         if since is not None and not isinstance(since, datetime):
             raise ValidationError("since must be a datetime", details={"field": "since"})
         query = EventQuery(
@@ -525,11 +436,11 @@ class EventSourcedSessionStore:
             run_id=run_id,
             type=None if type is None else coerce_event_type(type).value,
             since_us=None if since is None else to_micros(require_aware(since, "since")),
-            after=_non_negative_int(after, "after"),
-            before=_non_negative_int(before, "before"),
-            limit=_positive_int(limit, "limit"),
+            after=optional_int(after, "after"),
+            before=optional_int(before, "before"),
+            limit=optional_int(limit, "limit", minimum=1),
         )
-        wait = _non_negative_int(wait_timeout_ms, "wait_timeout_ms")
+        wait = optional_int(wait_timeout_ms, "wait_timeout_ms")
 
         def read() -> list[Event]:
             return self._decode(self._index.select_log_events(query))
@@ -557,8 +468,8 @@ class EventSourcedSessionStore:
         existed. Sequence numbers of the rest never change and are never reused: the
         counter stays where it is. An ``EventsPruned`` marker records what went, so read
         models drop their rows and a replay can show the gap."""
-        _require_id(session_id, "session_id")
-        wanted = sorted({_positive_int(n, "sequence_number") or 0 for n in sequence_numbers})
+        require_id(session_id, "session_id")
+        wanted = sorted({checked_int(n, "sequence_number", minimum=1) for n in sequence_numbers})
 
         def attempt() -> int:
             stored = self._index.select_log_events(EventQuery(session_id=session_id))
@@ -580,14 +491,14 @@ class EventSourcedSessionStore:
 
     def get_events_by_ids(self, event_ids: Sequence[str]) -> list[Event]:
         """Stored events by id, in no particular order; unknown ids are left out."""
-        ids = [_require_id(event_id, "event_id") for event_id in event_ids]
+        ids = [require_id(event_id, "event_id") for event_id in event_ids]
         return self._guard(
             "get_events_by_ids",
             lambda: self._decode(self._index.select_stored_by_event_ids(ids)),
         )
 
     def get_latest_sequence(self, session_id: str) -> int:
-        _require_id(session_id, "session_id")
+        require_id(session_id, "session_id")
         return self._guard("get_latest_sequence", lambda: self._index.latest_sequence(session_id))
 
     # lifecycle ------------------------------------------------------------------------
@@ -600,8 +511,6 @@ class EventSourcedSessionStore:
         self._signal.close()
         if self._change_feed is not None:
             self._change_feed.close()
-        if self._projections is not None:
-            self._projections.views.close()
         self._app.close()
 
     def __enter__(self) -> Self:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import pytest
 
 from ..domain.errors import AgentSessionsError
-from ..domain.event import Event
+from ..domain.event import SCHEMA_VERSION, Event
 from ..domain.event_types import EventType
 from ..domain.execution_result import ExecutionResult
 from ..domain.run import Run
@@ -42,7 +42,8 @@ from ._multiproc_worker import append_in_batches, resolve_opener
 
 _T = TypeVar("_T")
 
-#: Worker threads of the concurrency tests, as the specification states them.
+#: Worker threads of the concurrency tests: enough concurrent callers that lost races,
+#: retries and lock waits happen on every run, not only on a slow machine.
 WORKERS = 100
 #: Upper bound for anything that should finish "at once" or "when woken" (seconds).
 PROMPTLY = 5.0
@@ -926,7 +927,7 @@ class SessionStoreContract:
             timestamp=stamp,
             provider="example-provider",
             correlation_id="corr-1",
-            schema_version=2,
+            schema_version=SCHEMA_VERSION,  # the newest this library reads
         )
         store.append_event(event)
         (got,) = store.get_events(session.id)

@@ -1,4 +1,8 @@
-"""Small conversions shared by the built-in views."""
+"""Conversions between records and view rows, shared by the built-in read models.
+
+Timestamps are stored as integer microseconds since the epoch (``ports.index.to_micros``),
+which order the same way on every backend; records are stored as canonical JSON.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,14 @@ from ..ports.index import to_micros
 
 def micros(iso: str | None) -> int | None:
     return None if iso is None else to_micros(datetime.fromisoformat(iso))
+
+
+def from_micros(value: int | None) -> datetime | None:
+    """The UTC datetime of stored microseconds, exact (no float rounding)."""
+    if value is None:
+        return None
+    seconds, fraction = divmod(int(value), 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction)
 
 
 def utc_day(iso: str) -> str:

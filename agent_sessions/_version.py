@@ -1,0 +1,3 @@
+"""The library version, kept in one place (``pyproject.toml`` reads it too)."""
+
+__version__ = "0.2.0"

@@ -1,0 +1,333 @@
+"""The runs read model and the daily usage rollup (by day, provider and model).
+
+Authoritative for run search, token usage and cost figures and the daily rollup. The
+rollup is kept incrementally: every change of a run subtracts the run's previous
+contribution and adds its new one, so re-saving a run's token usage never counts twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.aggregates import RecordChanged, RecordCreated, RunAggregate, SessionErased
+from ..domain.run import Run
+from ..domain.token_usage import token_count
+from ..ports.views import ViewCursor
+from .projection import Projection, topics_of
+from .rows import dumps, loads, micros, utc_day
+from .sql_filters import Key, KeysetPage, Order, Where
+
+_TOKENS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
+           "cache_creation_tokens")  # fmt: skip
+
+#: The keyset orders of ``search``, by name; the id breaks ties.
+SEARCH_ORDERS = {
+    "started_at_desc": Order("started_us", "run_id", "DESC"),
+    "started_at_asc": Order("started_us", "run_id", "ASC"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Filters over runs; ``None`` or empty means "any". Bounds are inclusive."""
+
+    session_id: str | None = None
+    provider: str | None = None
+    statuses: Sequence[str] = ()
+    started_after_us: int | None = None
+    started_before_us: int | None = None
+    #: Runs of sessions of this agent.
+    agent_id: str | None = None
+    #: Runs with at least this many total tokens.
+    min_tokens: int | None = None
+
+    def where(self) -> Where:
+        where = (
+            Where()
+            .equals("session_id", self.session_id)
+            .equals("provider", self.provider)
+            .among("status", self.statuses)
+            .compare("total_tokens", ">=", self.min_tokens)
+            .compare("started_us", ">=", self.started_after_us)
+            .compare("started_us", "<=", self.started_before_us)
+        )
+        if self.agent_id is not None:
+            # The sessions read model's table.
+            where.add(
+                "session_id IN (SELECT session_id FROM view_sessions WHERE agent_id = ?)",
+                self.agent_id,
+            )
+        return where
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What a run counts towards: status, provider and model, tokens, recorded cost."""
+
+    status: str
+    provider: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Runs and tokens of one provider (``"unknown"`` for runs without one)."""
+
+    provider: str
+    run_count: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTotals:
+    """One row of the daily rollup; ``""`` stands for no provider or no model."""
+
+    day: str
+    provider: str
+    model: str
+    run_count: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float
+
+
+class RunsView(Projection):
+    name = "runs"
+    topics = topics_of(
+        RunAggregate.Created,
+        RunAggregate.StatusChanged,
+        RunAggregate.OutputSet,
+        RunAggregate.ErrorSet,
+        RunAggregate.TurnCompleted,
+        RunAggregate.TokenUsageUpdated,
+        RunAggregate.ProviderAttached,
+        RunAggregate.CostRecorded,
+        RunAggregate.Revised,
+        SessionErased,
+    )
+    tables = (
+        "CREATE TABLE IF NOT EXISTS view_runs ("
+        "run_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, status TEXT NOT NULL, "
+        "provider TEXT, model TEXT, started_us BIGINT NOT NULL, "
+        "input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, "
+        "total_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL, "
+        "cache_creation_tokens BIGINT NOT NULL, cost_usd DOUBLE PRECISION, "
+        "record TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS view_runs_session ON view_runs (session_id)",
+        "CREATE INDEX IF NOT EXISTS view_runs_started ON view_runs (started_us, run_id)",
+        "CREATE TABLE IF NOT EXISTS view_usage_daily ("
+        "day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, "
+        "run_count BIGINT NOT NULL, input_tokens BIGINT NOT NULL, "
+        "output_tokens BIGINT NOT NULL, total_tokens BIGINT NOT NULL, "
+        "cost_usd DOUBLE PRECISION NOT NULL, PRIMARY KEY (day, provider, model))",
+    )
+
+    def apply(self, view: ViewCursor, event: Any) -> None:
+        if isinstance(event, SessionErased):
+            for run_id in event.run_ids:
+                self._replace(view, run_id, None)
+        elif isinstance(event, RecordCreated):
+            self._replace(view, event.originator_id, event.record)
+        elif isinstance(event, RecordChanged):
+            old = self._record(view, event.originator_id)
+            if old is not None:
+                self._replace(view, event.originator_id, {**old, **event.changes})
+
+    @staticmethod
+    def _record(view: ViewCursor, run_id: str) -> dict[str, Any] | None:
+        row = view.execute("SELECT record FROM view_runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else dict(loads(row["record"]))
+
+    def _replace(self, view: ViewCursor, run_id: str, new: dict[str, Any] | None) -> None:
+        old = self._record(view, run_id)
+        if old is not None:
+            self._roll_up(view, old, -1)
+        if new is None:
+            view.execute("DELETE FROM view_runs WHERE run_id = ?", (run_id,))
+            return
+        usage = new.get("token_usage") or {}
+        view.execute(
+            "INSERT INTO view_runs (run_id, session_id, status, provider, model, started_us, "
+            "input_tokens, output_tokens, total_tokens, cache_read_tokens, "
+            "cache_creation_tokens, cost_usd, record) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET session_id = EXCLUDED.session_id, "
+            "status = EXCLUDED.status, provider = EXCLUDED.provider, model = EXCLUDED.model, "
+            "started_us = EXCLUDED.started_us, input_tokens = EXCLUDED.input_tokens, "
+            "output_tokens = EXCLUDED.output_tokens, total_tokens = EXCLUDED.total_tokens, "
+            "cache_read_tokens = EXCLUDED.cache_read_tokens, "
+            "cache_creation_tokens = EXCLUDED.cache_creation_tokens, "
+            "cost_usd = EXCLUDED.cost_usd, record = EXCLUDED.record",
+            (
+                run_id,
+                new["session_id"],
+                new["status"],
+                new.get("provider"),
+                _model(new),
+                micros(new["started_at"]),
+                *(token_count(usage, key) for key in _TOKENS),
+                new.get("cost_usd"),
+                dumps(new),
+            ),
+        )
+        self._roll_up(view, new, +1)
+
+    @staticmethod
+    def _roll_up(view: ViewCursor, record: dict[str, Any], sign: int) -> None:
+        usage = record.get("token_usage") or {}
+        cost = record.get("cost_usd") or 0.0
+        view.execute(
+            "INSERT INTO view_usage_daily (day, provider, model, run_count, input_tokens, "
+            "output_tokens, total_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (day, provider, model) DO UPDATE SET "
+            "run_count = view_usage_daily.run_count + EXCLUDED.run_count, "
+            "input_tokens = view_usage_daily.input_tokens + EXCLUDED.input_tokens, "
+            "output_tokens = view_usage_daily.output_tokens + EXCLUDED.output_tokens, "
+            "total_tokens = view_usage_daily.total_tokens + EXCLUDED.total_tokens, "
+            "cost_usd = view_usage_daily.cost_usd + EXCLUDED.cost_usd",
+            (
+                utc_day(record["started_at"]),
+                record.get("provider") or "",
+                _model(record) or "",
+                sign,
+                sign * token_count(usage, "input_tokens"),
+                sign * token_count(usage, "output_tokens"),
+                sign * token_count(usage, "total_tokens"),
+                sign * float(cost),
+            ),
+        )
+        view.execute("DELETE FROM view_usage_daily WHERE run_count = 0")
+
+    # named queries --------------------------------------------------------------------
+
+    def search(
+        self,
+        view: ViewCursor,
+        runs: RunFilter,
+        order: Order | None,
+        *,
+        after: Key | None,
+        limit: int,
+    ) -> KeysetPage[Run]:
+        """A page of matching runs in ``order`` after ``after``; ``order=None`` is the
+        most total tokens first, which has no keyset (``last`` stays ``None``)."""
+        where = runs.where()
+        if order is None:
+            ordering = "total_tokens DESC, run_id DESC"
+        else:
+            ordering = order.sql()
+            where.beyond(order, after)
+        columns = "run_id" if order is None else order.select()
+        rows = view.execute(
+            f"SELECT {columns}, record FROM view_runs{where.sql()} ORDER BY {ordering} LIMIT ?",
+            [*where.params, limit],
+        ).fetchall()
+        last = None if order is None else order.last(rows)
+        return KeysetPage([Run.from_dict(loads(r["record"])) for r in rows], last)
+
+    def figures(self, view: ViewCursor, runs: RunFilter) -> list[RunFigures]:
+        """Status, provider, model, tokens and recorded cost of each matching run."""
+        where = runs.where()
+        rows = view.execute(
+            "SELECT status, provider, model, input_tokens, output_tokens, total_tokens, "
+            f"cache_read_tokens, cache_creation_tokens, cost_usd FROM view_runs{where.sql()}",
+            where.params,
+        ).fetchall()
+        return [
+            RunFigures(
+                status=str(r["status"]),
+                provider=r["provider"],
+                model=r["model"],
+                input_tokens=int(r["input_tokens"]),
+                output_tokens=int(r["output_tokens"]),
+                total_tokens=int(r["total_tokens"]),
+                cache_read_tokens=int(r["cache_read_tokens"]),
+                cache_creation_tokens=int(r["cache_creation_tokens"]),
+                cost_usd=None if r["cost_usd"] is None else float(r["cost_usd"]),
+            )
+            for r in rows
+        ]
+
+    def usage_by_provider(self, view: ViewCursor, runs: RunFilter) -> list[UsageTotals]:
+        where = runs.where()
+        rows = view.execute(
+            "SELECT COALESCE(provider, 'unknown') AS provider, COUNT(*) AS run_count, "
+            "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
+            f"SUM(total_tokens) AS total_tokens FROM view_runs{where.sql()} "
+            "GROUP BY COALESCE(provider, 'unknown')",
+            where.params,
+        ).fetchall()
+        return [
+            UsageTotals(
+                provider=str(r["provider"]),
+                run_count=int(r["run_count"]),
+                input_tokens=int(r["input_tokens"] or 0),
+                output_tokens=int(r["output_tokens"] or 0),
+                total_tokens=int(r["total_tokens"] or 0),
+            )
+            for r in rows
+        ]
+
+    def daily(
+        self,
+        view: ViewCursor,
+        *,
+        provider: str | None,
+        model: str | None,
+        since_day: str | None,
+        until_day: str | None,
+    ) -> list[DailyTotals]:
+        """Rows of the daily rollup, by day, provider and model; days are
+        ``YYYY-MM-DD``, bounds inclusive."""
+        where = (
+            Where()
+            .equals("provider", provider)
+            .equals("model", model)
+            .compare("day", ">=", since_day)
+            .compare("day", "<=", until_day)
+        )
+        rows = view.execute(
+            "SELECT day, provider, model, run_count, input_tokens, output_tokens, "
+            f"total_tokens, cost_usd FROM view_usage_daily{where.sql()} "
+            "ORDER BY day, provider, model",
+            where.params,
+        ).fetchall()
+        return [
+            DailyTotals(
+                day=str(r["day"]),
+                provider=str(r["provider"]),
+                model=str(r["model"]),
+                run_count=int(r["run_count"]),
+                input_tokens=int(r["input_tokens"]),
+                output_tokens=int(r["output_tokens"]),
+                total_tokens=int(r["total_tokens"]),
+                cost_usd=float(r["cost_usd"]),
+            )
+            for r in rows
+        ]
+
+
+def _model(record: dict[str, Any]) -> str | None:
+    model = (record.get("provider_metadata") or {}).get("model")
+    return model if isinstance(model, str) else None
+
+
+__all__ = [
+    "SEARCH_ORDERS",
+    "DailyTotals",
+    "RunFigures",
+    "RunFilter",
+    "RunsView",
+    "UsageTotals",
+]
