@@ -269,21 +269,16 @@ class SqlIndex:
         p = self.p
         where = [f"a.session_id = {p}"]
         params: list[Any] = [q.session_id]
-        if q.run_id is not None:
-            where.append(f"a.run_id = {p}")
-            params.append(q.run_id)
-        if q.type is not None:
-            where.append(f"a.type = {p}")
-            params.append(q.type)
-        if q.since_us is not None:
-            where.append(f"a.timestamp_us >= {p}")
-            params.append(q.since_us)
-        if q.after is not None:
-            where.append(f"a.sequence_number > {p}")
-            params.append(q.after)
-        if q.before is not None:
-            where.append(f"a.sequence_number < {p}")
-            params.append(q.before)
+        for condition, value in (
+            ("a.run_id =", q.run_id),
+            ("a.type =", q.type),
+            ("a.timestamp_us >=", q.since_us),
+            ("a.sequence_number >", q.after),
+            ("a.sequence_number <", q.before),
+        ):
+            if value is not None:
+                where.append(f"{condition} {p}")
+                params.append(value)
         statement = (
             "SELECT s.originator_id, s.originator_version, s.topic, s.state "
             f"FROM {self.agent_events} a JOIN {self.events_table} s "
