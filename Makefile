@@ -34,6 +34,7 @@ test-reliability: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/append_scaling.py
 	$(BIN)/python benchmarks/projection_catch_up.py
+	$(BIN)/python benchmarks/migrate_v0_1_0.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

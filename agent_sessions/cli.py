@@ -98,7 +98,8 @@ def _projections(store: Store, args: argparse.Namespace) -> None:
 def _progress_bar(name: str, position: int, head: int) -> None:
     done = position / head if head else 1.0
     bar = "#" * int(done * 30)
-    print(f"\r{name:<16} [{bar:<30}] {position}/{head}", end="", file=sys.stderr, flush=True)
+    end = "\n" if position >= head else ""  # the finished bar keeps its line
+    print(f"\r{name:<16} [{bar:<30}] {position}/{head}", end=end, file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,8 +44,9 @@ def test_every_stored_event_class_has_a_shape_version_and_its_upcasters() -> Non
     assert aggregates.SessionAggregate.StatusChanged in classes
     assert len(classes) >= 20
     for cls in classes:
-        version = cls.__dict__.get("class_version", getattr(cls, "class_version", None))
-        assert isinstance(version, int) and version >= 1, cls
+        version = getattr(cls, "class_version", None)
+        assert isinstance(version, int), cls
+        assert version >= 1, cls
         for old in range(1, version):
             assert callable(getattr(cls, f"upcast_v{old}_v{old + 1}", None)), cls
 
