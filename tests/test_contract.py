@@ -1,4 +1,8 @@
-"""The built-in backends held to the ``SessionStore`` contract of ``agent_sessions.testing``."""
+"""The built-in backends held to the ``SessionStore`` contract of ``agent_sessions.testing``.
+
+Every built-in store can prune (``Store.prune_events``), so each declares
+``supports_pruning``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from agent_sessions.testing import SessionStoreContract
 
 
 class TestMemoryStoreContract(SessionStoreContract):
+    supports_pruning = True
+
     @pytest.fixture
     def store(self) -> Iterator[SessionStore]:
         with open_store("memory://") as store:
@@ -21,6 +27,7 @@ class TestMemoryStoreContract(SessionStoreContract):
 class TestSQLiteStoreContract(SessionStoreContract):
     # A file on disk can be opened again, by this process or another one.
     supports_multiple_processes = True
+    supports_pruning = True
 
     @pytest.fixture
     def store_url(self, sqlite_url: str) -> str:
@@ -35,6 +42,7 @@ class TestSQLiteStoreContract(SessionStoreContract):
 class TestPostgresStoreContract(SessionStoreContract):
     # One schema per test on a real server; other processes reach it by URL.
     supports_multiple_processes = True
+    supports_pruning = True
 
     @pytest.fixture
     def store_url(self, pg_server_url: str) -> Iterator[str]:

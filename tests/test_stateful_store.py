@@ -6,8 +6,9 @@ erasure, a reused event id after a failed batch, a counter after a re-created
 session). The model implements those semantics independently of the store code:
 
 * per-session sequences are gap-free and start at 1;
-* event ids are de-duplicated across the whole store, first write wins, and a reused id
-  returns the stored original (its sequence and payload);
+* event ids are global, first write wins: a reused id returns the stored original (its
+  sequence and payload) in its own session, and is ``already_exists`` in another one
+  (in the store or earlier in the batch), refusing the whole batch;
 * appending a new event to a session that does not exist is ``session_not_found`` and
   writes nothing of the batch;
 * ``delete_session`` erases the session, its runs and its events and resets its counter
@@ -109,7 +110,12 @@ class StoreModel:
     def append(self, batch: Sequence[Event], also_known: str | None = None) -> list[Event]:
         first: dict[str, Event] = {}
         for event in batch:
-            first.setdefault(event.id, event)
+            if first.setdefault(event.id, event).session_id != event.session_id:
+                raise ExpectedError("already_exists")
+        for event in first.values():
+            stored = self.by_id.get(event.id)
+            if stored is not None and stored.session_id != event.session_id:
+                raise ExpectedError("already_exists")
         new = [event for event in first.values() if event.id not in self.by_id]
         known = set(self.sessions) | ({also_known} if also_known else set())
         if any(event.session_id not in known for event in new):

@@ -6,9 +6,10 @@ appends (the streams are described in ``docs/architecture.md``):
 
 * ``save_session`` / ``save_run`` diff the record against its aggregate and save the
   resulting events, with the index row, in one recorder transaction;
-* ``append_events`` validates, de-duplicates by event id, claims the next block of each
-  session's sequence and saves the log events in one transaction, retrying (bounded,
-  jittered) when another writer claimed the block or an id first;
+* ``append_events`` validates, de-duplicates by event id (a retried append returns the
+  stored event; an id another session holds is ``already_exists``), claims the next
+  block of each session's sequence and saves the log events in one transaction,
+  retrying (bounded, jittered) when another writer claimed the block or an id first;
 * ``flush`` is the same append plus the session and run saves, in that one transaction.
 
 Writes within one process are serialised by a lock: they would all contend for the same
@@ -38,6 +39,8 @@ from ..domain.aggregates import (
 )
 from ..domain.checks import checked_int, optional_int, require_id
 from ..domain.errors import (
+    AgentSessionsError,
+    ErrorCode,
     StorageError,
     ValidationError,
     run_not_found,
@@ -353,10 +356,19 @@ class EventSourcedSessionStore:
     def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
         """De-duplicate (within the batch, first occurrence wins, and against stored
         ids), claim each session's next block of sequence numbers, and line up the
-        results in input order (a duplicate maps to the stored original)."""
+        results in input order (a duplicate maps to the stored original).
+
+        Event ids are global (the index's primary key), but de-duplication is scoped to
+        the session: an id already used by *another* session is ``already_exists``,
+        never that session's event handed back. A writer racing us to the same id in
+        another session makes our save violate the primary key; the retry re-plans,
+        finds its event here and raises the same error.
+        """
         first_by_id: dict[str, Event] = {}
         for event in batch:
-            first_by_id.setdefault(event.id, event)  # first occurrence wins, in input order
+            first = first_by_id.setdefault(event.id, event)  # first occurrence wins
+            if first.session_id != event.session_id:
+                raise _event_id_taken(event)
         unique = list(first_by_id.values())
         stored = {
             e.id: e
@@ -364,6 +376,10 @@ class EventSourcedSessionStore:
                 self._index.select_stored_by_event_ids([event.id for event in unique])
             )
         }
+        for event in unique:
+            original = stored.get(event.id)
+            if original is not None and original.session_id != event.session_id:
+                raise _event_id_taken(event)
         new = [event for event in unique if event.id not in stored]
         plan = _AppendPlan(results=[])
         if new:
@@ -521,6 +537,17 @@ class EventSourcedSessionStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def _event_id_taken(event: Event) -> AgentSessionsError:
+    """The refusal of an event id that another session holds. It names only what the
+    caller sent (the id and the caller's own session): which session holds the id, and
+    anything of its event, stays private to that session."""
+    return AgentSessionsError(
+        f"event id {event.id} is already used by another session; event ids are global",
+        code=ErrorCode.ALREADY_EXISTS,
+        details={"field": "event_id", "event_id": event.id, "session_id": event.session_id},
+    )
 
 
 __all__ = ["EventSourcedSessionStore"]

@@ -12,12 +12,23 @@ with ``store_opener`` (an importable ``"module:callable"`` taking that URL, beca
 subprocess cannot be handed a live store). Other backends skip those tests: a memory
 store has nothing to share, which is a capability, not a failure.
 
+Pruning is not part of the port either, yet one promise shows only after it: the latest
+sequence is the highest number ever given, never a count of the events left. Stores that
+can prune set ``supports_pruning = True`` and offer ``prune_events(session_id,
+sequence_numbers)``; the test that needs it is skipped for the others.
+
 Timing bounds appear only where they *are* the behaviour (a long-poll that should return
-at once versus one that should block); they are deliberately generous.
+at once versus one that should block, or one that must end soon after its timeout); they
+are deliberately generous.
+
+Each promise has a test that a store breaking only that promise fails: the reliability
+suite (``tests/reliability/test_contract_mutants.py`` in this repository) wraps real
+stores in such broken wrappers and checks that this suite kills every one.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import queue
 import threading
@@ -47,6 +58,9 @@ _T = TypeVar("_T")
 WORKERS = 100
 #: Upper bound for anything that should finish "at once" or "when woken" (seconds).
 PROMPTLY = 5.0
+#: How far past its timeout a long-poll may return (seconds): scheduling and a poll beat,
+#: never a multiple of the timeout (a tail with a 300 ms timeout must not sleep 3 s).
+OVERRUN = 1.0
 
 # helpers ------------------------------------------------------------------------------
 
@@ -141,6 +155,40 @@ def _at(seconds: int) -> datetime:
     return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
+def _started(store: SessionStore, session: Session, seconds: int, status: RunStatus) -> Run:
+    """A run with a chosen start time: orders of runs must not depend on the clock."""
+    run = Run.new(session_id=session.id).replace(started_at=_at(seconds)).with_status(status)
+    store.save_run(run)
+    return run
+
+
+def _caught(call: Callable[[], object]) -> AgentSessionsError:
+    """The coded error ``call`` raises (a test fails when it raises nothing)."""
+    with pytest.raises(AgentSessionsError) as caught:
+        call()
+    return caught.value
+
+
+def _reveals(error: AgentSessionsError, *secrets: str) -> list[str]:
+    """Which of ``secrets`` the error shows a caller, in any of its forms."""
+    shown = " ".join([str(error), repr(error), json.dumps(error.to_dict(), default=str)])
+    return [secret for secret in secrets if secret in shown]
+
+
+def _what_is_stored(store: SessionStore, session: Session, run: Run) -> dict[str, object]:
+    """Which parts of a flushed unit of work a store holds, to say what a flush left."""
+    parts: dict[str, object] = {}
+    for name, read in (("session", store.get_session), ("run", store.get_run)):
+        record_id = session.id if name == "session" else run.id
+        try:
+            read(record_id)
+            parts[name] = True
+        except AgentSessionsError:
+            parts[name] = False
+    parts["events"] = len(store.get_events(session.id))
+    return parts
+
+
 class SessionStoreContract:
     """Behaviour every ``SessionStore`` must show. Subclasses provide ``store``."""
 
@@ -150,6 +198,9 @@ class SessionStoreContract:
     #: ``"module:callable"`` opening a handle from ``store_url``; used by the tests
     #: that need a second handle, including in subprocesses.
     store_opener: ClassVar[str] = "agent_sessions:open_store"
+    #: Whether ``store`` has ``prune_events(session_id, sequence_numbers)`` (not part of
+    #: the port): the test of the latest sequence after pruning needs it.
+    supports_pruning: ClassVar[bool] = False
 
     # fixtures -------------------------------------------------------------------------
 
@@ -189,6 +240,19 @@ class SessionStoreContract:
         for handle in handles:
             handle.close()
 
+    @pytest.fixture
+    def prune(self, store: SessionStore) -> Callable[[str, Sequence[int]], object]:
+        """``store.prune_events``, for stores that declare ``supports_pruning``."""
+        if not self.supports_pruning:
+            pytest.skip("this store cannot prune events")
+        prune_events = getattr(store, "prune_events", None)
+        if not callable(prune_events):
+            pytest.fail(
+                f"{type(self).__name__} sets supports_pruning but its store has no "
+                "prune_events(session_id, sequence_numbers)"
+            )
+        return cast(Callable[[str, Sequence[int]], object], prune_events)
+
     # 9.1 sessions ---------------------------------------------------------------------
 
     def test_save_session_of_new_session_returns_none(self, store: SessionStore) -> None:
@@ -227,6 +291,15 @@ class SessionStoreContract:
         store.save_session(active)
         assert _ids(store.list_sessions(status=SessionStatus.PENDING)) == [pending.id]
         assert _ids(store.list_sessions(status="active")) == [active.id]
+
+    @pytest.mark.parametrize(("limit", "offset"), [(0, 0), (-1, 0), (None, -1), (2, -1)])
+    def test_list_sessions_refuses_non_positive_limit_or_negative_offset(
+        self, store: SessionStore, limit: int | None, offset: int
+    ) -> None:
+        # ``[]`` would read as "no sessions" to a caller with a paging bug.
+        _session(store)
+        with _raises("validation_error"):
+            store.list_sessions(limit=limit, offset=offset)
 
     def test_delete_session_then_get_is_session_not_found(self, store: SessionStore) -> None:
         session = _session(store)
@@ -290,6 +363,66 @@ class SessionStoreContract:
         assert active is not None
         assert (active.id, active.status) == (running.id, RunStatus.RUNNING)
 
+    def test_get_active_run_is_the_most_recently_started(self, store: SessionStore) -> None:
+        session = _session(store)
+        # Saved in an order that is neither oldest nor newest first, so that "the first
+        # saved", "the last saved" and "the oldest" all differ from the answer.
+        _started(store, session, 20, RunStatus.RUNNING)
+        newest = _started(store, session, 30, RunStatus.RUNNING)
+        _started(store, session, 10, RunStatus.RUNNING)
+        _started(store, session, 40, RunStatus.COMPLETED)
+        active = store.get_active_run(session.id)
+        assert active is not None
+        assert active.id == newest.id, "not the most recently started running run"
+
+    def test_list_runs_filters_by_status(self, store: SessionStore) -> None:
+        session = _session(store)
+        pending = _run(store, session)
+        running = _run(store, session, RunStatus.RUNNING)
+        completed = _run(store, session, RunStatus.COMPLETED)
+        assert _ids(store.list_runs(session.id, status=RunStatus.RUNNING)) == [running.id]
+        assert _ids(store.list_runs(session.id, status="pending")) == [pending.id]
+        assert _ids(store.list_runs(session.id, status="completed")) == [completed.id]
+        assert store.list_runs(session.id, status=RunStatus.FAILED) == []
+
+    def test_list_runs_pages_with_limit_and_offset(self, store: SessionStore) -> None:
+        session = _session(store)
+        runs = [_started(store, session, seconds, RunStatus.PENDING) for seconds in range(5)]
+        assert len(store.list_runs(session.id, limit=2)) == 2
+        pages = [_ids(store.list_runs(session.id, limit=2, offset=offset)) for offset in (0, 2, 4)]
+        assert [len(page) for page in pages] == [2, 2, 1]
+        paged = [run_id for page in pages for run_id in page]
+        assert sorted(paged) == sorted(_ids(runs)), "pages overlap or miss"
+        assert _ids(store.list_runs(session.id, offset=3)) == pages[1][1:] + pages[2]
+        assert store.list_runs(session.id, limit=2, offset=5) == []
+
+    @pytest.mark.parametrize(("limit", "offset"), [(0, 0), (-1, 0), (None, -1), (2, -1)])
+    def test_list_runs_refuses_non_positive_limit_or_negative_offset(
+        self, store: SessionStore, limit: int | None, offset: int
+    ) -> None:
+        session = _session(store)
+        _run(store, session)
+        with _raises("validation_error"):
+            store.list_runs(session.id, limit=limit, offset=offset)
+
+    def test_resaving_run_under_another_session_moves_it_or_is_refused(
+        self, store: SessionStore
+    ) -> None:
+        # Either answer is a store's to choose; ignoring the save while returning None is
+        # not: the caller then believes the run moved.
+        first, second = _session(store), _session(store)
+        run = _run(store, first)
+        try:
+            store.save_run(run.replace(session_id=second.id))
+        except AgentSessionsError:
+            assert store.get_run(run.id).session_id == first.id
+            assert _ids(store.list_runs(first.id)) == [run.id]
+            assert store.list_runs(second.id) == []
+        else:
+            assert store.get_run(run.id).session_id == second.id, "the save was ignored"
+            assert _ids(store.list_runs(second.id)) == [run.id]
+            assert store.list_runs(first.id) == [], "the run is listed under both sessions"
+
     def test_get_active_run_is_none_when_only_run_completed(self, store: SessionStore) -> None:
         session = _session(store)
         run = _run(store, session, RunStatus.RUNNING)
@@ -334,6 +467,16 @@ class SessionStoreContract:
         scoped = _event(session, run=run)
         store.append_event(scoped)
         assert _ids(store.get_events(session.id, run_id=run.id)) == [scoped.id]
+
+    def test_get_events_of_a_run_of_another_session_is_empty(self, store: SessionStore) -> None:
+        # The session is the scope of every read: a run id never reaches across it.
+        mine, theirs = _session(store), _session(store)
+        their_run = _run(store, theirs)
+        store.append_events([_event(theirs, run=their_run, data={"private": True})])
+        _append(store, mine, 2)
+        assert store.get_events(mine.id, run_id=their_run.id) == []
+        assert store.get_events(mine.id, run_id=their_run.id, after=0, limit=10) == []
+        assert store.get_events(mine.id, run_id=their_run.id, wait_timeout_ms=100) == []
 
     def test_get_events_filters_by_type(self, store: SessionStore) -> None:
         session = _session(store)
@@ -388,6 +531,67 @@ class SessionStoreContract:
         assert len(store.get_events(session.id)) == 1
         assert store.get_latest_sequence(session.id) == 1
 
+    def test_latest_sequence_is_the_highest_number_given_after_pruning(
+        self, store: SessionStore, prune: Callable[[str, Sequence[int]], object]
+    ) -> None:
+        session = _session(store)
+        _append(store, session, 5)
+        prune(session.id, [1, 2])
+        assert _sequences(store.get_events(session.id)) == [3, 4, 5]
+        assert store.get_latest_sequence(session.id) == 5, "a count, not the highest number"
+        prune(session.id, [5])
+        assert store.get_latest_sequence(session.id) == 5, "a pruned number is given again"
+        assert store.append_event_with_sequence(_event(session)).sequence_number == 6
+
+    def test_event_id_of_another_session_is_already_exists(self, store: SessionStore) -> None:
+        # Event ids are global. Reusing one in another session is refused with a code
+        # that tells nothing of the session holding it, and writes nothing.
+        owner, other = _session(store), _session(store)
+        original = _event(owner, data={"secret": "owner-only"})
+        store.append_event(original)
+        reused = original.replace(session_id=other.id, data={"mine": True})
+        calls: list[Callable[[], object]] = [
+            lambda: store.append_event(reused),
+            lambda: store.append_event_with_sequence(reused),
+            lambda: store.append_events([_event(other), reused]),
+        ]
+        for call in calls:
+            error = _caught(call)
+            assert error.code == "already_exists", repr(error)
+            assert not _reveals(error, owner.id, "owner-only"), repr(error.to_dict())
+        assert store.get_events(other.id) == []
+        assert store.get_latest_sequence(other.id) == 0
+        (kept,) = store.get_events(owner.id)
+        assert (kept.id, kept.data, kept.sequence_number) == (original.id, original.data, 1)
+
+    def test_event_id_in_two_sessions_of_one_batch_is_already_exists(
+        self, store: SessionStore
+    ) -> None:
+        first, second = _session(store), _session(store)
+        event = _event(first)
+        with _raises("already_exists"):
+            store.append_events([event, _event(second), event.replace(session_id=second.id)])
+        assert store.get_events(first.id) == []
+        assert store.get_events(second.id) == []
+
+    def test_flush_reusing_event_id_of_another_session_writes_nothing(
+        self, store: SessionStore
+    ) -> None:
+        owner = _session(store)
+        original = _event(owner, data={"secret": "owner-only"})
+        store.append_event(original)
+        session = Session.new(agent_id="agent-1")
+        run = Run.new(session_id=session.id)
+        reused = original.replace(session_id=session.id, run_id=run.id, data={})
+        error = _caught(lambda: store.flush(ExecutionResult(session, run, [reused])))
+        assert error.code == "already_exists", repr(error)
+        assert not _reveals(error, owner.id, "owner-only"), repr(error.to_dict())
+        assert _what_is_stored(store, session, run) == {
+            "session": False,
+            "run": False,
+            "events": 0,
+        }
+
     def test_latest_sequence_of_session_without_events_is_zero(self, store: SessionStore) -> None:
         session = _session(store)
         _append(store, _session(store), 2)
@@ -431,6 +635,38 @@ class SessionStoreContract:
         got = store.get_events(session.id)
         assert [(e.id, e.sequence_number) for e in got] == [(events[0].id, 1), (events[1].id, 2)]
 
+    def test_every_flush_of_a_valid_result_stores_all_of_it(self, store: SessionStore) -> None:
+        # Several in a row: a store may fail one flush in some pattern (every second
+        # call, say); a valid unit of work has no reason to fail, and a failed flush
+        # must leave nothing of itself behind.
+        for number in range(1, 5):
+            session = Session.new(agent_id="agent-1").with_status(SessionStatus.ACTIVE)
+            run = Run.new(session_id=session.id).set_output({"n": number})
+            events = [_event(session, "run_started", run), _event(session, "run_completed", run)]
+            try:
+                store.flush(ExecutionResult(session=session, run=run, events=events))
+            except AgentSessionsError as error:
+                left = _what_is_stored(store, session, run)
+                pytest.fail(f"flush #{number} of a valid result raised {error!r}; left {left}")
+            assert _what_is_stored(store, session, run) == {
+                "session": True,
+                "run": True,
+                "events": 2,
+            }, f"flush #{number} stored only part of its unit of work"
+
+    def test_flushing_same_result_twice_stores_it_once(self, store: SessionStore) -> None:
+        # The agent loop retries a flush whose outcome it could not see.
+        session = Session.new(agent_id="agent-1")
+        run = Run.new(session_id=session.id).set_output({"text": "done"})
+        events = [_event(session, "run_started", run), _event(session, "run_completed", run)]
+        result = ExecutionResult(session=session, run=run, events=events)
+        store.flush(result)
+        store.flush(result)
+        assert _ids(store.list_sessions()) == [session.id]
+        assert _ids(store.list_runs(session.id)) == [run.id]
+        got = store.get_events(session.id)
+        assert [(e.id, e.sequence_number) for e in got] == [(events[0].id, 1), (events[1].id, 2)]
+
     def test_flush_with_invalid_event_writes_nothing(self, store: SessionStore) -> None:
         session = Session.new(agent_id="agent-1")
         run = Run.new(session_id=session.id)
@@ -471,6 +707,33 @@ class SessionStoreContract:
         events, elapsed = _poll(store, session.id, wait_timeout_ms=100)
         assert events == []
         assert elapsed >= 0.08
+
+    def test_long_poll_returns_soon_after_its_timeout(self, store: SessionStore) -> None:
+        session = _session(store)
+        events, elapsed = _poll(store, session.id, wait_timeout_ms=400)
+        assert events == []
+        assert 0.38 <= elapsed < 0.4 + OVERRUN, f"a 400 ms long-poll took {elapsed:.2f} s"
+
+    def test_long_poll_after_the_latest_event_waits_for_the_next(self, store: SessionStore) -> None:
+        # How a tail reads: ``after`` its last sequence. Returning [] at once would make
+        # every tail busy-loop against the store.
+        session = _session(store)
+        _append(store, session, 3)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiter = pool.submit(_poll, store, session.id, after=3, wait_timeout_ms=10_000)
+            assert _still_waiting(waiter), "returned at once with nothing after sequence 3"
+            event = _event(session)
+            store.append_event(event)
+            events, elapsed = waiter.result(timeout=PROMPTLY)
+        assert [(e.id, e.sequence_number) for e in events] == [(event.id, 4)]
+        assert elapsed < PROMPTLY
+
+    def test_long_poll_after_the_latest_event_times_out_empty(self, store: SessionStore) -> None:
+        session = _session(store)
+        _append(store, session, 2)
+        events, elapsed = _poll(store, session.id, after=2, wait_timeout_ms=300)
+        assert events == []
+        assert 0.28 <= elapsed < 0.3 + OVERRUN, f"a 300 ms long-poll took {elapsed:.2f} s"
 
     def test_long_poll_ignores_appends_to_other_sessions(self, store: SessionStore) -> None:
         watched, other = _session(store), _session(store)
@@ -817,6 +1080,44 @@ class SessionStoreContract:
             events, elapsed = waiter.result(timeout=PROMPTLY)
         assert _ids(events) == [event.id]
         assert elapsed < PROMPTLY
+
+    def test_event_id_raced_into_two_sessions_is_stored_in_one(
+        self, store: SessionStore, store_factory: Callable[[], SessionStore]
+    ) -> None:
+        # Two handles append the same id to two sessions at once, round after round: one
+        # stores it, the other gets the same coded refusal as without the race.
+        rounds = 20
+        handles = [store, store_factory()]
+        sessions = [_session(store), _session(store)]
+        ids = [_event(sessions[0]).id for _ in range(rounds)]
+
+        def append(index: int) -> str | Event:
+            number, side = divmod(index, 2)
+            event = Event.new(
+                id=ids[number],
+                type=EventType.MESSAGE_SENT,
+                session_id=sessions[side].id,
+                data={"side": side},
+            )
+            try:
+                return handles[side].append_event_with_sequence(event)
+            except AgentSessionsError as error:
+                return str(error.code)
+
+        outcomes = _concurrently(append, 2 * rounds)
+        stored = [store.get_events(session.id) for session in sessions]
+        for number in range(rounds):
+            pair = outcomes[2 * number : 2 * number + 2]
+            refused = [side for side, outcome in enumerate(pair) if outcome == "already_exists"]
+            assert len(refused) == 1, f"round {number}: {pair!r}"
+            winner = 1 - refused[0]
+            won = pair[winner]
+            assert isinstance(won, Event)
+            assert (won.session_id, won.data) == (sessions[winner].id, {"side": winner})
+            assert ids[number] in _ids(stored[winner])
+            assert ids[number] not in _ids(stored[refused[0]])
+        for events in stored:
+            assert _sequences(events) == list(range(1, len(events) + 1))
 
     def test_duplicate_event_id_returns_stored_original(self, store: SessionStore) -> None:
         session = _session(store)
