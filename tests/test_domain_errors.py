@@ -82,6 +82,7 @@ EXTRA_CATEGORIES = {
     "query_error": "query",
     "maintenance_error": "maintenance",
     "persistence_error": "storage",
+    "projection_failed": "query",
 }
 
 TRANSIENT_CODES = {

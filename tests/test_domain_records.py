@@ -7,6 +7,7 @@ validation messages, codes and exact ``to_dict`` keys are contract, not detail.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -586,6 +587,59 @@ def test_run_from_dict_defaults() -> None:
 def test_run_turn_count_must_be_a_non_negative_integer(value: Any) -> None:
     with raises_code("validation_error", "turn_count must be a non-negative integer"):
         Run.from_dict(run_map(turn_count=value))
+
+
+# Ranges (issue 11, class 6): what a run holds fits the views that keep it.
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.01, 10**400])
+def test_run_cost_must_be_finite_and_non_negative(value: Any) -> None:
+    with raises_code("validation_error", "cost_usd must be a finite number >= 0") as info:
+        Run.new(session_id="s").with_cost(value)
+    assert info.value.details["field"] == "cost_usd"
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1e-12, 1.7976931348623157e308, 10**300])
+def test_run_cost_accepts_every_finite_non_negative_float(value: Any) -> None:
+    assert Run.new(session_id="s").with_cost(value).cost_usd == float(value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0, 10**400])
+def test_run_from_dict_reads_a_stored_cost_that_is_not_one_as_none(value: Any) -> None:
+    assert Run.from_dict(run_map(cost_usd=value)).cost_usd is None
+
+
+@pytest.mark.parametrize("key", ["input_tokens", "output_tokens", "total_tokens",
+                                 "cache_read_tokens", "cache_creation_tokens"])  # fmt: skip
+@pytest.mark.parametrize("value", [INT64_MAX + 1, 10**19, 1e19, -1, -0.5, 10**400])
+def test_run_token_counts_fit_a_signed_64_bit_integer(key: str, value: Any) -> None:
+    field = f"token_usage.{key}"
+    with raises_code("validation_error", f"{field} must be a finite number from 0 to {INT64_MAX}"):
+        Run.new(session_id="s").add_token_usage({key: value})
+    with raises_code("validation_error") as info:
+        Run.from_dict(run_map(token_usage={key: value}))
+    assert info.value.details["field"] == field
+
+
+def test_run_token_counts_up_to_the_limit_and_other_keys_are_kept_as_given() -> None:
+    usage = {"input_tokens": INT64_MAX, "output_tokens": 2.5, "total_tokens": None,
+             "cache_read_tokens": "n/a", "server_tool_use": 10**30}  # fmt: skip
+    assert Run.new(session_id="s").add_token_usage(usage).token_usage == usage
+
+
+def test_run_token_usage_that_outgrows_the_range_is_refused() -> None:
+    run = Run.new(session_id="s").add_token_usage({"input_tokens": INT64_MAX})
+    with raises_code("validation_error") as info:
+        run.add_token_usage({"input_tokens": 1})
+    assert info.value.details["field"] == "token_usage.input_tokens"
+
+
+def test_run_turn_count_fits_a_signed_64_bit_integer() -> None:
+    assert Run.from_dict(run_map(turn_count=INT64_MAX)).turn_count == INT64_MAX
+    with raises_code("validation_error", f"turn_count must be at most {INT64_MAX}"):
+        Run.from_dict(run_map(turn_count=INT64_MAX + 1))
 
 
 def test_run_refuses_naive_started_at() -> None:

@@ -26,6 +26,7 @@ from agent_sessions import (
 )
 from agent_sessions.backends.sql_index import SqlIndex
 from agent_sessions.composition import Store
+from agent_sessions.domain.aggregates import EventsPruned, pruned_id
 from agent_sessions.domain.retention_policy import RetentionPolicy
 from agent_sessions.services.maintenance import Maintenance
 from agent_sessions.services.maintenance_report import MaintenanceReport
@@ -610,6 +611,39 @@ def test_health_check_reports_projection_lag(store: Store) -> None:
     assert all(i.startswith("projection ") and i.endswith(" notifications behind") for i in issues)
     assert "projection sessions is 1 notifications behind" in issues
     assert runner.health_check() == []
+
+
+def test_health_check_reports_a_failed_projection_with_its_position_and_event(
+    store: Store,
+) -> None:
+    """A view stopped at an event it cannot apply (issue 11, class 6) is reported, caught
+    up or not, and the check goes on: a counter above the last event, which the failed
+    ``events`` view can no longer explain as pruned, is reported instead of forgiven."""
+    session, _ = add_history(store)
+    store.prune_events(session.id, [5])  # the newest: the counter stays at 5
+    assert maintenance(store).health_check() == []
+    # An older writer's pruning marker with a sequence number no 64-bit column holds.
+    app = store.application
+    marker = EventsPruned(
+        originator_id=pruned_id(session.id),
+        originator_version=2,
+        timestamp=datetime.now(UTC),
+        session_id=session.id,
+        sequence_numbers=[2**63],
+    )
+    app.recorder.insert_events([app.mapper.to_stored_event(marker)])
+    for catch_up in (True, False):
+        issues = maintenance(store).health_check(catch_up=catch_up)
+        failure = store.projections.status("events").failure
+        assert failure is not None
+        assert issues == [
+            f"Sequence mismatch for {session.id}: counter=5, max_sequence=4",
+            f"projection events failed at position {failure.position}: it cannot apply "
+            f"notification {failure.notification_id} ({pruned_id(session.id)} version 2, "
+            f"{failure.topic}): {failure.error}",
+        ]
+    # Retention reads other views and the index: it still runs.
+    assert maintenance(store).execute(RetentionPolicy(max_events_per_session=2)).ok
 
 
 def test_execute_twice_changes_nothing_the_second_time(store: Store) -> None:

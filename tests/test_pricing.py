@@ -14,6 +14,7 @@ from agent_sessions.domain.pricing import (
     PricingTable,
     calculate_cost,
     default_pricing_table,
+    reported_cost,
     run_cost,
 )
 from agent_sessions.domain.token_usage import token_count
@@ -88,9 +89,31 @@ def test_token_counts_are_non_negative_integers(value: Any, expected: int) -> No
     assert token_count({"input_tokens": value}, "input_tokens") == expected
 
 
+@pytest.mark.parametrize("value", [2**63, 10**19, 1e19, 10**400, float("inf")])
+def test_token_counts_beyond_a_64_bit_integer_count_as_zero(value: Any) -> None:
+    """Records refuse them; a foreign map that holds one prices it as 0 rather than
+    overflowing."""
+    assert token_count({"input_tokens": value}, "input_tokens") == 0
+    assert token_count({"input_tokens": 2**63 - 1}, "input_tokens") == 2**63 - 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400, -1, 0, "1.5", True, None])
+def test_a_reported_cost_is_a_positive_finite_number(value: Any) -> None:
+    assert reported_cost(value) is None
+    assert reported_cost(0.25) == 0.25
+
+
+def test_a_cost_too_large_for_a_float_is_unknown() -> None:
+    table = {"acme": {"input": 1e300, "output": 1e300}}
+    assert calculate_cost({"input_tokens": 2**63 - 1}, "acme", None, table) is None
+    assert calculate_cost({"input_tokens": 2}, "acme", None, table) == 2e300
+
+
 @pytest.mark.parametrize(
     "table",
     [
+        {"acme": {"input": 10**400, "output": 1.0}},
+        {"acme": {"input": float("nan"), "output": 1.0}},
         {"acme": {"input": "cheap", "output": 1.0}},
         {"acme": {"input": -1.0, "output": 1.0}},
         {"acme": {"output": 1.0}},

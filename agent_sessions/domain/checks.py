@@ -6,6 +6,7 @@ Each rule lives here once so that the same bad value gets the same coded
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
 from numbers import Real
@@ -16,13 +17,23 @@ from .serialization import present_string
 
 _E = TypeVar("_E", bound=Enum)
 
+#: The largest integer the library accepts anywhere: what a signed 64-bit column
+#: (SQLite ``INTEGER``, PostgreSQL ``BIGINT``) holds. A larger count, size, position or
+#: limit would be accepted here and fail later, in the middle of a write or of every
+#: query that reads it back.
+INT64_MAX = 2**63 - 1
+#: The largest finite float: a bound above it only admits what cannot be a float.
+FLOAT_MAX = sys.float_info.max
 
-def is_int(value: object, *, minimum: int | None = None) -> TypeGuard[int]:
-    """A real integer (of at least ``minimum`` when given): ``bool`` is an ``int``
-    subclass but never a count."""
+
+def is_int(
+    value: object, *, minimum: int | None = None, maximum: int = INT64_MAX
+) -> TypeGuard[int]:
+    """A real integer (of at least ``minimum`` when given, at most ``maximum``):
+    ``bool`` is an ``int`` subclass but never a count."""
     if not isinstance(value, int) or isinstance(value, bool):
         return False
-    return minimum is None or value >= minimum
+    return (minimum is None or value >= minimum) and value <= maximum
 
 
 def is_number(value: object) -> TypeGuard[Real]:
@@ -30,25 +41,82 @@ def is_number(value: object) -> TypeGuard[Real]:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def checked_int(value: Any, field: str, *, minimum: int = 0, message: str | None = None) -> int:
-    """``value`` as an integer of at least ``minimum``, else ``validation_error``.
+def is_within(value: object, minimum: float, maximum: float) -> TypeGuard[Real]:
+    """A number (:func:`is_number`) from ``minimum`` to ``maximum``, compared exactly and
+    never converted first (``float`` of a 400-digit int raises); NaN never is."""
+    if not is_number(value):
+        return False
+    number: Any = value  # ``numbers.Real`` declares no comparisons
+    return bool(minimum <= number <= maximum)
+
+
+def checked_int(
+    value: Any,
+    field: str,
+    *,
+    minimum: int = 0,
+    maximum: int = INT64_MAX,
+    message: str | None = None,
+) -> int:
+    """``value`` as an integer of at least ``minimum`` and at most ``maximum`` (by
+    default what a signed 64-bit column holds), else ``validation_error``.
 
     ``message`` replaces the standard wording where a published message differs from it.
     """
-    if not is_int(value, minimum=minimum):
+    if not is_int(value, minimum=minimum, maximum=maximum):
         qualifier = {0: "a non-negative integer", 1: "a positive integer"}.get(
             minimum, f"an integer >= {minimum}"
         )
+        if isinstance(value, int) and not isinstance(value, bool) and value > maximum:
+            qualifier = f"at most {maximum}"
+        wording = f"{field} must be {qualifier}"
         raise ValidationError(
-            message if message is not None else f"{field} must be {qualifier}",
-            details={"field": field, "value": repr(value)[:100]},
+            message if message is not None else wording,
+            details={"field": field, "value": _shown(value)},
         )
     return int(value)
 
 
-def optional_int(value: Any, field: str, *, minimum: int = 0) -> int | None:
+def optional_int(
+    value: Any, field: str, *, minimum: int = 0, maximum: int = INT64_MAX
+) -> int | None:
     """Like :func:`checked_int`, with ``None`` meaning "not given"."""
-    return None if value is None else checked_int(value, field, minimum=minimum)
+    return None if value is None else checked_int(value, field, minimum=minimum, maximum=maximum)
+
+
+def checked_number(
+    value: Any, field: str, *, minimum: float = 0, maximum: float = FLOAT_MAX
+) -> Real:
+    """A finite real number (:func:`is_number`: never a ``bool``) from
+    ``minimum`` to ``maximum``, returned as given; else ``validation_error``.
+
+    NaN and the infinities fail the bounds (every comparison with NaN is false), so a
+    value that passes can be stored, summed and compared on every backend.
+    """
+    if not is_number(value):
+        raise ValidationError(
+            f"{field} must be a number", details={"field": field, "value": _shown(value)}
+        )
+    if not is_within(value, minimum, maximum):
+        bounds = f">= {minimum}" if maximum == FLOAT_MAX else f"from {minimum} to {maximum}"
+        raise ValidationError(
+            f"{field} must be a finite number {bounds}",
+            details={"field": field, "value": _shown(value)},
+        )
+    return value
+
+
+def _shown(value: object) -> str:
+    """A short text of a refused value for ``details``: an int too long to print in
+    full (Python refuses ``repr`` beyond 4300 digits) is shown by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, str):
+        value = value[:100]
+    try:
+        return repr(value)[:100]
+    except ValueError:  # a container holding such an int
+        return f"<{type(value).__name__}>"
 
 
 def require_id(value: Any, field: str) -> str:

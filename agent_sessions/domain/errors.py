@@ -71,6 +71,9 @@ class ErrorCode(StrEnum):
     QUERY_ERROR = "query_error"
     MAINTENANCE_ERROR = "maintenance_error"
     PERSISTENCE_ERROR = "persistence_error"
+    # A read model stopped at an event it cannot apply (issue 11, class 6): queries that
+    # read that view fail with it until it is rebuilt or reset; the others keep working.
+    PROJECTION_FAILED = "projection_failed"
 
 
 _CATEGORIES: dict[str, tuple[ErrorCode, ...]] = {
@@ -136,7 +139,7 @@ _CATEGORIES: dict[str, tuple[ErrorCode, ...]] = {
         ErrorCode.TOOL_EXECUTION_FAILED,
         ErrorCode.TOOL_PERMISSION_DENIED,
     ),
-    "query": (ErrorCode.QUERY_ERROR,),
+    "query": (ErrorCode.QUERY_ERROR, ErrorCode.PROJECTION_FAILED),
     "maintenance": (ErrorCode.MAINTENANCE_ERROR,),
 }
 _CATEGORY_OF = {code: name for name, codes in _CATEGORIES.items() for code in codes}

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import is_number, refuse_unknown_keys
+from .checks import FLOAT_MAX, is_within, refuse_unknown_keys
 from .errors import ValidationError
 from .run import Run
 from .token_usage import token_count
@@ -34,11 +34,17 @@ _TOKEN_KEYS = (
 
 
 def _rate(value: Any, name: str) -> float:
-    if not is_number(value) or not math.isfinite(value):
+    if not is_within(value, -FLOAT_MAX, FLOAT_MAX):
         raise ValidationError(f"rate {name} must be a number", details={"field": name})
     if value < 0:
         raise ValidationError(f"rate {name} must not be negative", details={"field": name})
     return float(value)
+
+
+def _finite(cost: float) -> float | None:
+    """A cost too large for a float (absurd rates times 64-bit counts) is not a cost a
+    run can record: unknown, like an unpriced run."""
+    return cost if math.isfinite(cost) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,7 @@ class PricingTable:
         self, token_usage: Mapping[str, Any], provider: str | None, model: str | None
     ) -> float | None:
         rates = self.rates_for(provider, model)
-        return None if rates is None else rates.cost(token_usage)
+        return None if rates is None else _finite(rates.cost(token_usage))
 
 
 def calculate_cost(
@@ -170,12 +176,12 @@ def run_cost(run: Run, table: PricingTable | Mapping[str, Any] | None = None) ->
 
 
 def reported_cost(value: object) -> float | None:
-    """A cost a provider reported, when it is one: a positive number (``0`` means "not
-    reported", so the run is priced from its tokens instead)."""
-    if not is_number(value):
+    """A cost a provider reported, when it is one: a positive finite number (``0``
+    means "not reported", so the run is priced from its tokens instead; NaN, infinities
+    and numbers beyond a float are not costs a run may record)."""
+    if not is_within(value, 0, FLOAT_MAX) or value == 0:
         return None
-    cost = float(value)
-    return cost if cost > 0 else None
+    return float(value)
 
 
 def _per_million(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from .checks import checked_int, is_number
+from .checks import FLOAT_MAX, checked_int, checked_number, is_number, is_within
 from .errors import ValidationError
 from .serialization import (
     json_map,
@@ -27,6 +27,7 @@ from .timestamps import (
     to_iso,
     utc_now,
 )
+from .token_usage import checked_token_usage
 
 
 def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,9 +43,22 @@ def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[st
 
 
 def _cost(value: Any) -> float | None:
-    if is_number(value):
-        return float(value)
-    return None
+    """A cost is a finite, non-negative number, or ``None`` (unknown). Anything else is
+    refused: a NaN or an infinity would be stored, then poison every sum of costs."""
+    if value is None:
+        return None
+    if not is_number(value):
+        raise ValidationError("cost_usd must be a number", details={"field": "cost_usd"})
+    return float(checked_number(value, "cost_usd"))
+
+
+def _stored_cost(value: Any) -> float | None:
+    """A stored cost that is not one (a non-number, or a NaN, infinite or negative
+    number written before costs were checked) reads as unknown, as a non-number always
+    did: one damaged optional value does not make a whole stored run unreadable."""
+    if not is_within(value, 0, FLOAT_MAX):
+        return None
+    return float(value)
 
 
 def _turn_count(value: Any) -> int:
@@ -80,13 +94,11 @@ class Run:
         set_(self, "error", optional_json_map(self.error, "error"))
         set_(self, "metadata", json_map(self.metadata, "metadata"))
         set_(self, "turn_count", _turn_count(self.turn_count))
-        set_(self, "token_usage", json_map(self.token_usage, "token_usage"))
+        set_(self, "token_usage", checked_token_usage(json_map(self.token_usage, "token_usage")))
         set_(self, "started_at", require_aware(self.started_at, "started_at"))
         set_(self, "ended_at", optional_aware(self.ended_at, "ended_at"))
         set_(self, "provider", optional_string(self.provider, "provider"))
         set_(self, "provider_metadata", json_map(self.provider_metadata, "provider_metadata"))
-        if self.cost_usd is not None and not is_number(self.cost_usd):
-            raise ValidationError("cost_usd must be a number", details={"field": "cost_usd"})
         set_(self, "cost_usd", _cost(self.cost_usd))
 
     @classmethod
@@ -181,5 +193,5 @@ class Run:
             ended_at=parse_optional_iso(data.get("ended_at")),
             provider=optional_string(data.get("provider"), "provider"),
             provider_metadata=json_map(data.get("provider_metadata"), "provider_metadata"),
-            cost_usd=_cost(data.get("cost_usd")),
+            cost_usd=_stored_cost(data.get("cost_usd")),
         )

@@ -16,7 +16,7 @@ from ..domain.aggregates import ArtifactAggregate, RecordChanged, RecordCreated
 from ..domain.artifact import Artifact
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
-from .rows import dumps, loads, micros
+from .rows import dumps, exact_sum, loads, micros, summed
 from .sql_filters import Where
 
 
@@ -52,6 +52,9 @@ class ArtifactsView(Projection):
 
     @staticmethod
     def _write(view: ViewCursor, record: dict[str, Any]) -> None:
+        # Only entries that read back are kept (``validation_error`` otherwise stops the
+        # view at this event instead of failing every later read of the entry).
+        Artifact.from_dict(record)
         view.execute(
             "INSERT INTO view_artifacts (id, key, session_id, run_id, byte_size, "
             "storage_backend, storage_ref, created_us, deleted_us, forgotten, record) "
@@ -96,11 +99,10 @@ class ArtifactsView(Projection):
         where = Where().add("forgotten = 0").add("deleted_us IS NULL")
         where.equals("session_id", session_id)
         row = view.execute(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(byte_size), 0) AS total FROM view_artifacts"
-            f"{where.sql()}",
+            f"SELECT COUNT(*) AS n, {exact_sum('byte_size')} FROM view_artifacts{where.sql()}",
             where.params,
         ).fetchone()
-        return int(row["n"]), int(row["total"])
+        return int(row["n"]), summed(row, "byte_size")
 
     def orphans(self, view: ViewCursor, limit: int | None) -> list[Artifact]:
         """Entries of a session that no longer exists (erased), oldest first."""

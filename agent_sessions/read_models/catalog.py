@@ -10,7 +10,7 @@ Which read model answers what (each fact is kept once):
   event index ``agent_events``, read by ``events`` without catching up;
 * pruned sequence ranges: ``events`` (``view_pruned_ranges``);
 * artifact metadata: ``artifacts`` (``view_artifacts``);
-* the cursor key and view shapes: ``view_meta``.
+* the cursor key, view shapes and failed views: ``view_meta``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from ..domain.errors import AgentSessionsError, ErrorCode
 from ..ports.failures import storage_error
+from ..ports.retry import DEFAULT_RETRY
 from ..ports.views import ViewCursor, ViewStore
 from . import view_meta
 from .artifacts import ArtifactsView
-from .engine import ProjectionEngine
+from .engine import ProjectionEngine, ProjectionFailure
 from .events import EventsView
 from .projection import Projection
 from .runs import RunsView
@@ -46,10 +47,14 @@ class ReadModels:
         self.events = EventsView()
         self.artifacts = ArtifactsView()
         self.engine = ProjectionEngine(recorder, mapper, views, self.builtin)
-        with views.transaction(commit=True) as cursor:
-            # Made now rather than on a query's first page: an in-memory database does
-            # not allow this write while a read transaction is open.
-            self._cursor_key = view_meta.cursor_key(cursor)
+
+        def make_key() -> bytes:
+            with views.transaction(commit=True) as cursor:
+                return view_meta.cursor_key(cursor)
+
+        # Made now rather than on a query's first page: an in-memory database does not
+        # allow this write while a read transaction is open. Retried, as every write.
+        self._cursor_key = DEFAULT_RETRY.run("read models", make_key, views.classify)
 
     @property
     def builtin(self) -> list[Projection]:
@@ -76,14 +81,20 @@ class ReadModels:
         """``work`` in one read transaction, after catching the ``catch_up`` views up to
         the log's head (skipped with ``stale_ok``), so a read after a write sees it.
 
+        A read that needs a view stopped at an event it cannot apply is
+        ``projection_failed`` (naming the view and the event), stale or not: its rows
+        would silently miss everything after that event. Reads of other views go on.
         Storage failures leave as coded storage errors; any other failure of the read
         is ``query_error``.
         """
+        needed = list(catch_up)
         try:
             if not stale_ok:
-                for name in catch_up:
-                    self.engine.catch_up(name)
+                for name in needed:
+                    self.engine.catch_up(name)  # raises projection_failed
             with self.views.transaction(commit=False) as cursor:
+                if stale_ok and needed:
+                    self._refuse_failed(cursor, needed)
                 return work(cursor)
         except AgentSessionsError:
             raise
@@ -94,6 +105,13 @@ class ReadModels:
                     f"{operation} failed: {exc}", code=ErrorCode.QUERY_ERROR
                 ) from exc
             raise storage_error(exc, operation, kind) from exc
+
+    @staticmethod
+    def _refuse_failed(cursor: ViewCursor, names: list[str]) -> None:
+        marks = view_meta.failures(cursor, names)
+        for name in names:
+            if name in marks:
+                raise ProjectionFailure.from_dict(marks[name]).to_error()
 
     def close(self) -> None:
         self.views.close()

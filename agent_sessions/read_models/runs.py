@@ -3,6 +3,14 @@
 Authoritative for run search, token usage and cost figures and the daily rollup. The
 rollup is kept incrementally: every change of a run subtracts the run's previous
 contribution and adds its new one, so re-saving a run's token usage never counts twice.
+
+Every record is read through ``Run.from_dict`` before it is written, so the view holds
+only runs that read back; one that does not (written around the record checks) stops
+the view at its event (``ProjectionEngine``) instead of failing every later query.
+Each run's counts fit a 64-bit column (records refuse larger ones), but their sums need
+not: the rollup keeps them as ``NUMERIC`` (exact on PostgreSQL; SQLite turns an
+overflowing sum into a float rather than failing) and ``usage_by_provider`` sums exactly
+(``rows.exact_sum``).
 """
 
 from __future__ import annotations
@@ -13,14 +21,11 @@ from typing import Any
 
 from ..domain.aggregates import RecordChanged, RecordCreated, RunAggregate, SessionErased
 from ..domain.run import Run
-from ..domain.token_usage import token_count
+from ..domain.token_usage import TOKEN_KEYS, token_count
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
-from .rows import dumps, loads, micros, utc_day
+from .rows import dumps, exact_sum, loads, micros, summed, utc_day
 from .sql_filters import Key, KeysetPage, Order, Where
-
-_TOKENS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_tokens",
-           "cache_creation_tokens")  # fmt: skip
 
 #: The keyset orders of ``search``, by name; the id breaks ties.
 SEARCH_ORDERS = {
@@ -104,6 +109,9 @@ class DailyTotals:
 
 class RunsView(Projection):
     name = "runs"
+    #: 2: records checked on apply, the rollup's sums ``NUMERIC`` (they may outgrow 64
+    #: bits); a view of shape 1 is rebuilt from the log when registered.
+    version = 2
     topics = topics_of(
         RunAggregate.Created,
         RunAggregate.StatusChanged,
@@ -128,8 +136,8 @@ class RunsView(Projection):
         "CREATE INDEX IF NOT EXISTS view_runs_started ON view_runs (started_us, run_id)",
         "CREATE TABLE IF NOT EXISTS view_usage_daily ("
         "day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, "
-        "run_count BIGINT NOT NULL, input_tokens BIGINT NOT NULL, "
-        "output_tokens BIGINT NOT NULL, total_tokens BIGINT NOT NULL, "
+        "run_count BIGINT NOT NULL, input_tokens NUMERIC NOT NULL, "
+        "output_tokens NUMERIC NOT NULL, total_tokens NUMERIC NOT NULL, "
         "cost_usd DOUBLE PRECISION NOT NULL, PRIMARY KEY (day, provider, model))",
     )
 
@@ -138,11 +146,11 @@ class RunsView(Projection):
             for run_id in event.run_ids:
                 self._replace(view, run_id, None)
         elif isinstance(event, RecordCreated):
-            self._replace(view, event.originator_id, event.record)
+            self._replace(view, event.originator_id, _checked(event.record))
         elif isinstance(event, RecordChanged):
             old = self._record(view, event.originator_id)
             if old is not None:
-                self._replace(view, event.originator_id, {**old, **event.changes})
+                self._replace(view, event.originator_id, _checked({**old, **event.changes}))
 
     @staticmethod
     def _record(view: ViewCursor, run_id: str) -> dict[str, Any] | None:
@@ -176,7 +184,7 @@ class RunsView(Projection):
                 new.get("provider"),
                 _model(new),
                 micros(new["started_at"]),
-                *(token_count(usage, key) for key in _TOKENS),
+                *(token_count(usage, key) for key in TOKEN_KEYS),
                 new.get("cost_usd"),
                 dumps(new),
             ),
@@ -261,20 +269,19 @@ class RunsView(Projection):
 
     def usage_by_provider(self, view: ViewCursor, runs: RunFilter) -> list[UsageTotals]:
         where = runs.where()
+        sums = ", ".join(exact_sum(c) for c in ("input_tokens", "output_tokens", "total_tokens"))
         rows = view.execute(
             "SELECT COALESCE(provider, 'unknown') AS provider, COUNT(*) AS run_count, "
-            "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
-            f"SUM(total_tokens) AS total_tokens FROM view_runs{where.sql()} "
-            "GROUP BY COALESCE(provider, 'unknown')",
+            f"{sums} FROM view_runs{where.sql()} GROUP BY COALESCE(provider, 'unknown')",
             where.params,
         ).fetchall()
         return [
             UsageTotals(
                 provider=str(r["provider"]),
                 run_count=int(r["run_count"]),
-                input_tokens=int(r["input_tokens"] or 0),
-                output_tokens=int(r["output_tokens"] or 0),
-                total_tokens=int(r["total_tokens"] or 0),
+                input_tokens=summed(r, "input_tokens"),
+                output_tokens=summed(r, "output_tokens"),
+                total_tokens=summed(r, "total_tokens"),
             )
             for r in rows
         ]
@@ -316,6 +323,12 @@ class RunsView(Projection):
             )
             for r in rows
         ]
+
+
+def _checked(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as ``Run`` reads it back (``validation_error`` if it cannot be one):
+    what the view stores is what ``search`` returns, and every column value fits."""
+    return Run.from_dict(record).to_dict()
 
 
 def _model(record: dict[str, Any]) -> str | None:

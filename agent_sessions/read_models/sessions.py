@@ -81,6 +81,9 @@ class SessionsView(Projection):
 
     @staticmethod
     def _write(view: ViewCursor, record: dict[str, Any]) -> None:
+        # Only sessions that read back are kept (``validation_error`` otherwise stops
+        # the view at this event instead of failing every later search that meets it).
+        Session.from_dict(record)
         view.execute(
             "INSERT INTO view_sessions (session_id, agent_id, status, parent_session_id, "
             "created_us, updated_us, deleted_us, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "

@@ -1,14 +1,18 @@
 """``view_meta``: small named values the read side keeps beside its views.
 
-Two kinds live here: the HMAC key that signs query cursors (``cursor_key``, made once
-per store so a cursor works in every process and after restarts) and the shape version
+Three kinds live here: the HMAC key that signs query cursors (``cursor_key``, made once
+per store so a cursor works in every process and after restarts), the shape version
 of each projection (``shape:<name>``), which tells the engine that a view was written
-by a version with other tables and must be rebuilt from the log.
+by a version with other tables and must be rebuilt from the log, and the mark of a
+projection stopped at an event it cannot apply (``failed:<name>``, a JSON object), kept
+here so that every process sees it and stops too.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
+from typing import Any
 
 from ..ports.views import ViewCursor
 
@@ -47,3 +51,29 @@ def cursor_key(view: ViewCursor) -> bytes:
 
 def shape_name(projection_name: str) -> str:
     return f"shape:{projection_name}"
+
+
+_FAILED = "failed:"
+
+
+def failure_name(projection_name: str) -> str:
+    return f"{_FAILED}{projection_name}"
+
+
+def failures(view: ViewCursor, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The failure marks, by projection name: of ``names`` only when given."""
+    if names is not None and not names:
+        return {}
+    rows = view.execute(
+        "SELECT name, value FROM view_meta WHERE name LIKE ?", (f"{_FAILED}%",)
+    ).fetchall()
+    found = {str(row["name"])[len(_FAILED) :]: json.loads(row["value"]) for row in rows}
+    return {name: mark for name, mark in found.items() if names is None or name in names}
+
+
+def put_failure(view: ViewCursor, projection_name: str, mark: dict[str, Any]) -> None:
+    put(view, failure_name(projection_name), json.dumps(mark, sort_keys=True))
+
+
+def clear_failure(view: ViewCursor, projection_name: str) -> None:
+    view.execute("DELETE FROM view_meta WHERE name = ?", (failure_name(projection_name),))

@@ -457,7 +457,9 @@ class Maintenance:
         """Inconsistencies, one message each; ``[]`` is healthy. Checks the index
         against itself and against the log, and the projections' positions: with
         ``catch_up`` (the default) they are caught up first, so only a projection that
-        cannot catch up is reported; without it, every one that is behind."""
+        cannot catch up is reported; without it, every one that is behind. A projection
+        stopped at an event it cannot apply is reported with its position, the
+        notification and the event (``ProjectionFailure.message``), caught up or not."""
         with self._operation("health_check"):
             # Positions first: telling pruned events from lost ones below catches the
             # ``events`` view up, which must not hide that it was behind.
@@ -489,18 +491,29 @@ class Maintenance:
     def _projections_behind(self, catch_up: bool) -> list[str]:
         engine = self._read_models.engine
         if catch_up:
-            engine.catch_up()
-        lags = ((name, engine.status(name).lag) for name in engine.names)
-        return [f"projection {name} is {lag} notifications behind" for name, lag in lags if lag]
+            engine.catch_up()  # goes on past a failed projection; reported below
+        failures = engine.failures()
+        issues = [failures[name].message() for name in engine.names if name in failures]
+        lags = ((name, engine.status(name).lag) for name in engine.names if name not in failures)
+        return issues + [
+            f"projection {name} is {lag} notifications behind" for name, lag in lags if lag
+        ]
 
     def _pruned_tail(self, session_id: str, top: int, counter: int) -> bool:
         """Whether the events above ``top`` up to the counter were pruned (not lost):
-        the counter then rightly stays ahead of the highest remaining sequence."""
+        the counter then rightly stays ahead of the highest remaining sequence. Not
+        known while the ``events`` view is failed (reported on its own): the mismatch
+        is then reported as it is."""
         events = self._read_models.events
-        return self._read(
-            lambda view: events.all_pruned(view, session_id, top + 1, counter),
-            catch_up=("events",),
-        )
+        try:
+            return self._read(
+                lambda view: events.all_pruned(view, session_id, top + 1, counter),
+                catch_up=("events",),
+            )
+        except AgentSessionsError as error:
+            if error.code != ErrorCode.PROJECTION_FAILED:
+                raise
+            return False
 
     # plumbing -------------------------------------------------------------------------
 
