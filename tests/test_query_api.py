@@ -633,7 +633,8 @@ class TestSearchRuns:
 
     @pytest.mark.parametrize("bad", [-1, "5", 1.5, True])
     def test_min_tokens_must_be_a_non_negative_integer(self, store: Store, bad: Any) -> None:
-        with fails(ErrorCode.QUERY_ERROR, "min_tokens must be a non-negative integer"):
+        # validation_error like every other bad argument (issue 11; query_error before).
+        with fails(ErrorCode.VALIDATION_ERROR, "min_tokens must be a non-negative integer"):
             store.query().search_runs(min_tokens=bad)
 
 
@@ -1284,7 +1285,10 @@ def test_a_tampered_cursor_is_refused(store: Store) -> None:
 
 def test_a_sort_value_of_the_wrong_type(store: Store) -> None:
     # Only a cursor signed with the store's key gets as far as its sort value.
-    from agent_sessions.read_models.cursors import encode_cursor
+    from agent_sessions.read_models.cursors import encode_cursor, query_fingerprint
+    from agent_sessions.read_models.events import EventSearch
+    from agent_sessions.read_models.runs import RunFilter
+    from agent_sessions.read_models.sessions import SessionSearch
 
     genuine_cursors(store)
     with store.projections.views.transaction(commit=False) as view:
@@ -1299,13 +1303,19 @@ def test_a_sort_value_of_the_wrong_type(store: Store) -> None:
         (q.search_events, "event", "sequence_asc", "Event", lambda p: len(p.events)),
     ]
     following = {"session": 0, "run": 0, "event": 2}
+    # The fingerprints of the unfiltered queries the cursors are used with.
+    queries = {
+        "session": query_fingerprint(SessionSearch()),
+        "run": query_fingerprint(RunFilter()),
+        "event": query_fingerprint(EventSearch()),
+    }
     for operation, kind, order, name, size in cases:
         for value in ("2026-01-01T00:00:00+00:00", None, 1.5, True):
-            cursor = encode_cursor(key, kind, order, value, "x_1")
+            cursor = encode_cursor(key, kind, order, value, "x_1", query=queries[kind])
             with fails(ErrorCode.INVALID_CURSOR, f"{name} cursor has invalid sort value"):
                 operation(cursor=cursor)
         # The same key with an integer value is accepted: the key was the right one.
-        page = operation(cursor=encode_cursor(key, kind, order, 0, "x_1"))
+        page = operation(cursor=encode_cursor(key, kind, order, 0, "x_1", query=queries[kind]))
         assert size(page) == following[kind], kind
 
 

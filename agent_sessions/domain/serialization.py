@@ -25,6 +25,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(16)}"
 
 
+def storable_text(text: str, field: str) -> str:
+    """Text every backend can store: valid Unicode. A lone surrogate (possible in a
+    Python ``str``) cannot be encoded as UTF-8, so it is refused here, before any write,
+    rather than failing inside the driver."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{field} contains a lone surrogate, which is not valid Unicode",
+                details={"field": field},
+            ) from None
+    return text
+
+
 def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         raise ValidationError(f"{field} is nested too deeply", details={"field": field})
@@ -33,7 +48,7 @@ def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
     if isinstance(value, Enum):
         return value.value if isinstance(value.value, str) else value.name
     if isinstance(value, str):
-        return value
+        return storable_text(value, field)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -51,7 +66,7 @@ def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
                 raise ValidationError(
                     f"{field} has a key that is not a string: {key!r}", details={"field": field}
                 )
-            out[str(key) if not isinstance(key, str) else key] = to_json_value(
+            out[storable_text(str(key), field)] = to_json_value(
                 item, field=field, _depth=_depth + 1
             )
         return out
@@ -85,7 +100,7 @@ def present_string(value: Any, field: str) -> str:
         raise ValidationError(f"{field} is required", details={"field": field})
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    return value
+    return storable_text(value, field)
 
 
 def required_string(value: Any, field: str) -> str:
@@ -101,4 +116,4 @@ def optional_string(value: Any, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    return value
+    return storable_text(value, field)

@@ -75,8 +75,11 @@ class Where:
         return self if value is None else self.add(f"{column} = ?", value)
 
     def among(self, column: str, values: Sequence[Any] | None) -> Where:
-        """``column IN (values)``, unless there are none (no filter). User-given lists
-        are short; long internal lists go through ``ports.batching.chunked``."""
+        """``column IN (values)``, unless there are none (no filter). A caller's list
+        holds at most ``MAX_FILTER_VALUES`` distinct values, refused above that before
+        any read (``services/query_input.py``), so every statement stays within the
+        backends' bounds on parameters; long internal lists go through
+        ``ports.batching.chunked``."""
         if not values:
             return self
         return self.add(f"{column} IN ({marks(len(values))})", *values)

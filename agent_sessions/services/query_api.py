@@ -1,11 +1,13 @@
 """Cross-session reads: argument checks and typed results over the
 read models, which own every statement.
 
-Queries over views kept from the log catch those views up first, so a query after a
-write sees that write; ``stale_ok=True`` skips the catch-up for dashboards that prefer
-speed. Event queries read the event index, which is written with the log and never
-behind. Pages use keyset cursors (``read_models/cursors.py``) tied to the resource and
-the ``order_by``.
+Every argument is checked (``query_input.py``) before anything is read, so bad input is
+the same coded ``validation_error``, naming the argument, on every backend. Queries over
+views kept from the log catch those views up first, so a query after a write sees that
+write; ``stale_ok=True`` skips the catch-up for dashboards that prefer speed. Event
+queries read the event index, which is written with the log and never behind. Pages use
+keyset cursors (``read_models/cursors.py``) bound to the resource, the ``order_by`` and
+a fingerprint of the filters, so a cursor pages only the query that made it.
 """
 
 from __future__ import annotations
@@ -14,23 +16,21 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
-from ..domain.checks import checked_int, is_int
-from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
+from ..domain.errors import ErrorCode, NotFoundError, ValidationError
 from ..domain.event import Event
 from ..domain.event_types import EventType
-from ..domain.pricing import calculate_cost, default_pricing_table
+from ..domain.pricing import calculate_cost
 from ..domain.statuses import RunStatus, SessionStatus
-from ..domain.timestamps import require_aware
-from ..ports.index import to_micros
 from ..ports.session_store import SessionStore
 from ..read_models import events, runs, sessions
 from ..read_models.catalog import ReadModels
-from ..read_models.cursors import decode_cursor, encode_cursor
+from ..read_models.cursors import decode_cursor, encode_cursor, query_fingerprint
 from ..read_models.rows import from_micros
 from ..read_models.sql_filters import Key, KeysetPage
+from . import query_input as check
+from .query_input import MAX_FILTER_VALUES, MAX_QUERY_LIMIT
 from .query_results import (
     CostSummary,
     DailyUsage,
@@ -46,8 +46,9 @@ from .query_results import (
     UsageSummary,
 )
 
-MAX_QUERY_LIMIT = 1000
 DEFAULT_LIMITS = {"session": 50, "run": 50, "event": 100}
+#: The run order without a keyset: most total tokens first, one page only.
+_BY_TOKENS = "token_usage_desc"
 
 
 class EventReader(SessionStore, Protocol):
@@ -55,61 +56,6 @@ class EventReader(SessionStore, Protocol):
     search needs for payloads: the event index holds columns only."""
 
     def get_events_by_ids(self, event_ids: Sequence[str]) -> list[Event]: ...
-
-
-def _limit(value: Any, kind: str) -> int:
-    if value is None:
-        return DEFAULT_LIMITS[kind]
-    limit = checked_int(value, "limit", minimum=1)
-    if limit > MAX_QUERY_LIMIT:
-        raise ValidationError(
-            f"limit must be <= {MAX_QUERY_LIMIT}", details={"field": "limit", "value": limit}
-        )
-    return limit
-
-
-def _values(value: Any, field: str, allowed: type[StrEnum] | None = None) -> list[str]:
-    """A single value or a list, as strings (none: ``[]``); enum fields are checked
-    against the enum."""
-    if value is None:
-        return []
-    # A lone string is one value, never a sequence of characters.
-    items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-    if not all(isinstance(item, str) for item in items):
-        raise ValidationError(f"{field} values must be strings", details={"field": field})
-    if allowed is not None:
-        bad = [item for item in items if item not in allowed._value2member_map_]
-        if bad:
-            raise ValidationError(
-                f"{field} contains unsupported value: {', '.join(map(str, bad))}",
-                details={"field": field, "values": bad},
-            )
-    return [str(item) for item in items]
-
-
-def _time(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValidationError(f"{field} must be a datetime", details={"field": field})
-    return to_micros(require_aware(value, field))
-
-
-def _order(value: Any, orders: dict[str, Any], default: str) -> str:
-    # Unknown orders fall back to the default.
-    return value if isinstance(value, str) and value in orders else default
-
-
-def _min_tokens(value: Any) -> int | None:
-    if value is None:
-        return None
-    if not is_int(value) or value < 0:
-        raise AgentSessionsError(
-            "min_tokens must be a non-negative integer",
-            code=ErrorCode.QUERY_ERROR,
-            details={"field": "min_tokens"},
-        )
-    return int(value)
 
 
 def _session_not_found(session_id: str) -> NotFoundError:
@@ -130,18 +76,33 @@ class QueryAPI:
 
     # cursors --------------------------------------------------------------------------
 
-    def _after(self, cursor: Any, kind: str, order: str) -> Key | None:
+    def _after(self, cursor: Any, kind: str, order: str, filters: Any) -> Key | None:
+        """The position a cursor continues from; it must come from this query: this
+        kind, this order and these filters (``filters`` as given to the view)."""
         if cursor is None:
             return None
-        key = self._read_models.cursor_key
-        value, last_id = decode_cursor(key, cursor, kind=kind, order_by=order, value_type=int)
+        value, last_id = decode_cursor(
+            self._read_models.cursor_key,
+            cursor,
+            kind=kind,
+            order_by=order,
+            query=query_fingerprint(filters),
+            value_type=int,
+        )
         return int(value), last_id
 
-    def _next(self, page: KeysetPage[Any], kind: str, order: str) -> str | None:
+    def _next(self, page: KeysetPage[Any], kind: str, order: str, filters: Any) -> str | None:
         if page.last is None:
             return None
         value, last_id = page.last
-        return encode_cursor(self._read_models.cursor_key, kind, order, value, last_id)
+        return encode_cursor(
+            self._read_models.cursor_key,
+            kind,
+            order,
+            value,
+            last_id,
+            query=query_fingerprint(filters),
+        )
 
     # sessions -------------------------------------------------------------------------
 
@@ -151,7 +112,7 @@ class QueryAPI:
         agent_id: str | None = None,
         status: Any = None,
         provider: Any = None,
-        tags: Sequence[str] | None = None,
+        tags: Any = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         include_deleted: bool = False,
@@ -160,33 +121,36 @@ class QueryAPI:
         cursor: str | None = None,
         stale_ok: bool = False,
     ) -> SessionPage:
-        page_size = _limit(limit, "session")
-        order = _order(order_by, sessions.SEARCH_ORDERS, "updated_at_desc")
+        page_size = check.page_limit(limit, DEFAULT_LIMITS["session"])
+        order = check.order(order_by, sessions.SEARCH_ORDERS, "updated_at_desc")
         search = sessions.SessionSearch(
-            agent_id=agent_id,
-            statuses=_values(status, "status", SessionStatus),
-            providers=_values(provider, "provider"),
-            created_after_us=_time(created_after, "created_after"),
-            created_before_us=_time(created_before, "created_before"),
-            include_deleted=include_deleted,
-            tags=frozenset(_values(list(tags), "tags")) if tags is not None else frozenset(),
+            agent_id=check.optional_text(agent_id, "agent_id"),
+            statuses=check.values(status, "status", SessionStatus),
+            providers=check.values(provider, "provider"),
+            created_after_us=check.instant(created_after, "created_after"),
+            created_before_us=check.instant(created_before, "created_before"),
+            include_deleted=check.flag(include_deleted, "include_deleted"),
+            tags=frozenset(check.values(tags, "tags")),
         )
-        after = self._after(cursor, "session", order)
+        stale = check.flag(stale_ok, "stale_ok")
+        after = self._after(cursor, "session", order, search)
         view = self._read_models.sessions
         page = self._read_models.read(
             lambda cursor: view.search(
                 cursor, search, sessions.SEARCH_ORDERS[order], after=after, limit=page_size
             ),
             catch_up=("sessions", "runs"),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
         return SessionPage(
             sessions=page.items,
-            cursor=self._next(page, "session", order),
+            cursor=self._next(page, "session", order, search),
             total_count=page.total or 0,
         )
 
     def get_session_stats(self, session_id: str, *, stale_ok: bool = False) -> SessionStats:
+        session_id = check.identifier(session_id, "session_id")
+        stale = check.flag(stale_ok, "stale_ok")
         models = self._read_models
 
         def work(cursor: Any) -> tuple[events.SessionEvents, list[runs.RunFigures]]:
@@ -195,7 +159,7 @@ class QueryAPI:
             figures = models.runs.figures(cursor, runs.RunFilter(session_id=session_id))
             return models.events.of_session(cursor, session_id), figures
 
-        logged, figures = models.read(work, catch_up=("sessions", "runs"), stale_ok=stale_ok)
+        logged, figures = models.read(work, catch_up=("sessions", "runs"), stale_ok=stale)
         return SessionStats(
             session_id=session_id,
             event_count=logged.count,
@@ -227,35 +191,32 @@ class QueryAPI:
         cursor: str | None = None,
         stale_ok: bool = False,
     ) -> RunPage:
-        page_size = _limit(limit, "run")
+        page_size = check.page_limit(limit, DEFAULT_LIMITS["run"])
         run_filter = runs.RunFilter(
-            session_id=session_id,
-            provider=provider,
-            statuses=_values(status, "status", RunStatus),
-            started_after_us=_time(started_after, "started_after"),
-            started_before_us=_time(started_before, "started_before"),
-            min_tokens=_min_tokens(min_tokens),
+            session_id=check.optional_text(session_id, "session_id"),
+            provider=check.optional_text(provider, "provider"),
+            statuses=check.values(status, "status", RunStatus),
+            started_after_us=check.instant(started_after, "started_after"),
+            started_before_us=check.instant(started_before, "started_before"),
+            min_tokens=check.optional_count(min_tokens, "min_tokens"),
         )
-        by_tokens = order_by == "token_usage_desc"
-        order = (
-            "token_usage_desc"
-            if by_tokens
-            else _order(order_by, runs.SEARCH_ORDERS, "started_at_desc")
-        )
+        stale = check.flag(stale_ok, "stale_ok")
+        order = check.order(order_by, [*runs.SEARCH_ORDERS, _BY_TOKENS], "started_at_desc")
+        by_tokens = order == _BY_TOKENS
         if by_tokens and cursor is not None:
             raise ValidationError(
                 "Cursor pagination is not supported for order_by :token_usage_desc",
                 code=ErrorCode.INVALID_CURSOR,
             )
-        after = self._after(cursor, "run", order)
+        after = self._after(cursor, "run", order, run_filter)
         keyset = None if by_tokens else runs.SEARCH_ORDERS[order]
         view = self._read_models.runs
         page = self._read_models.read(
             lambda cursor: view.search(cursor, run_filter, keyset, after=after, limit=page_size),
             catch_up=("runs",),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
-        return RunPage(runs=page.items, cursor=self._next(page, "run", order))
+        return RunPage(runs=page.items, cursor=self._next(page, "run", order, run_filter))
 
     def get_usage_summary(
         self,
@@ -267,16 +228,17 @@ class QueryAPI:
         stale_ok: bool = False,
     ) -> UsageSummary:
         run_filter = runs.RunFilter(
-            session_id=session_id,
-            provider=provider,
-            started_after_us=_time(since, "started_after"),
-            started_before_us=_time(until, "started_before"),
+            session_id=check.optional_text(session_id, "session_id"),
+            provider=check.optional_text(provider, "provider"),
+            started_after_us=check.instant(since, "since"),
+            started_before_us=check.instant(until, "until"),
         )
+        stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
         totals = self._read_models.read(
             lambda cursor: view.usage_by_provider(cursor, run_filter),
             catch_up=("runs",),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
         by_provider = {
             t.provider: ProviderUsage(
@@ -306,13 +268,18 @@ class QueryAPI:
     ) -> list[DailyUsage]:
         """The daily rollup: runs, tokens and recorded cost per day (UTC, by run start),
         provider and model; ``since_day``/``until_day`` are ``YYYY-MM-DD``, inclusive."""
+        provider = check.optional_text(provider, "provider")
+        model = check.optional_text(model, "model")
+        since = check.day(since_day, "since_day")
+        until = check.day(until_day, "until_day")
+        stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
         days = self._read_models.read(
             lambda cursor: view.daily(
-                cursor, provider=provider, model=model, since_day=since_day, until_day=until_day
+                cursor, provider=provider, model=model, since_day=since, until_day=until
             ),
             catch_up=("runs",),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
         return [
             DailyUsage(
@@ -342,19 +309,20 @@ class QueryAPI:
         """Recorded ``cost_usd`` where a run has one, else the cost computed from its
         token usage with ``pricing_table`` (default: the built-in table); runs with no
         computable cost are counted in ``unmapped_runs`` only."""
-        table = pricing_table if pricing_table is not None else default_pricing_table()
+        table = check.pricing(pricing_table)
         run_filter = runs.RunFilter(
-            session_id=session_id,
-            provider=provider,
-            started_after_us=_time(since, "started_after"),
-            started_before_us=_time(until, "started_before"),
-            agent_id=agent_id,
+            session_id=check.optional_text(session_id, "session_id"),
+            provider=check.optional_text(provider, "provider"),
+            started_after_us=check.instant(since, "since"),
+            started_before_us=check.instant(until, "until"),
+            agent_id=check.optional_text(agent_id, "agent_id"),
         )
+        stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
         figures = self._read_models.read(
             lambda cursor: view.figures(cursor, run_filter),
             catch_up=("runs", "sessions"),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
         # Costs are summed with ``math.fsum``: exact, so the answer never depends on the
         # order the database returns rows in (SQLite and PostgreSQL differ).
@@ -409,13 +377,13 @@ class QueryAPI:
         correlation_id: str | None,
     ) -> events.EventSearch:
         return events.EventSearch(
-            session_ids=_values(session_ids, "session_ids"),
-            run_ids=_values(run_ids, "run_ids"),
-            types=_values(types, "types", EventType),
-            providers=_values(providers, "providers"),
-            since_us=_time(since, "since"),
-            until_us=_time(until, "until"),
-            correlation_id=correlation_id,
+            session_ids=check.values(session_ids, "session_ids"),
+            run_ids=check.values(run_ids, "run_ids"),
+            types=check.values(types, "types", EventType),
+            providers=check.values(providers, "providers"),
+            since_us=check.instant(since, "since"),
+            until_us=check.instant(until, "until"),
+            correlation_id=check.optional_text(correlation_id, "correlation_id"),
         )
 
     def search_events(
@@ -435,24 +403,25 @@ class QueryAPI:
     ) -> EventPage:
         """Events across sessions. The event index is always current, so ``stale_ok``
         changes nothing here; it is accepted like on every other query."""
-        page_size = _limit(limit, "event")
-        order = _order(order_by, events.SEARCH_ORDERS, "sequence_asc")
+        page_size = check.page_limit(limit, DEFAULT_LIMITS["event"])
+        order = check.order(order_by, events.SEARCH_ORDERS, "sequence_asc")
         search = self._event_search(
             session_ids, run_ids, types, providers, since, until, correlation_id
         )
-        after = self._after(cursor, "event", order)
+        stale = check.flag(stale_ok, "stale_ok")
+        after = self._after(cursor, "event", order, search)
         view = self._read_models.events
         page = self._read_models.read(
             lambda cursor: view.search(
                 cursor, search, events.SEARCH_ORDERS[order], after=after, limit=page_size
             ),
-            stale_ok=stale_ok,
+            stale_ok=stale,
         )
         found = {e.id: e for e in self._store.get_events_by_ids(page.items)}
         # An event pruned or erased after the index was read is simply not returned.
         return EventPage(
             events=[found[event_id] for event_id in page.items if event_id in found],
-            cursor=self._next(page, "event", order),
+            cursor=self._next(page, "event", order, search),
         )
 
     def count_events(
@@ -470,8 +439,9 @@ class QueryAPI:
         search = self._event_search(
             session_ids, run_ids, types, providers, since, until, correlation_id
         )
+        stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.events
-        return self._read_models.read(lambda cursor: view.count(cursor, search), stale_ok=stale_ok)
+        return self._read_models.read(lambda cursor: view.count(cursor, search), stale_ok=stale)
 
     # export ---------------------------------------------------------------------------
 
@@ -479,6 +449,8 @@ class QueryAPI:
         """Records from the store (not the read models): an export is what is stored.
         Artifacts are the registry's entries of the session, soft-deleted ones
         included, without their ``deleted_at``."""
+        session_id = check.identifier(session_id, "session_id")
+        include_artifacts = check.flag(include_artifacts, "include_artifacts")
         try:
             session = self._store.get_session(session_id)
         except NotFoundError as error:
@@ -501,4 +473,4 @@ class QueryAPI:
         )
 
 
-__all__ = ["MAX_QUERY_LIMIT", "EventReader", "QueryAPI"]
+__all__ = ["MAX_FILTER_VALUES", "MAX_QUERY_LIMIT", "EventReader", "QueryAPI"]
