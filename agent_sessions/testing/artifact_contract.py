@@ -78,9 +78,18 @@ class ArtifactStoreContract:
         assert ref.storage_ref.startswith(f"{ref.storage_backend}://")
 
     def test_metadata_may_hold_any_json_text(self, store: ArtifactStore) -> None:
-        metadata = {"Case": "kept", "text": 'é\n\ud800 "quoted"', "nested": {"n": [1.5, None]}}
+        metadata = {"Case": "kept", "text": 'é\n\U0001f600 "quoted"', "nested": {"n": [1.5, None]}}
         assert store.put("described", b"x", metadata=metadata).metadata == metadata
         assert store.get("described") == b"x"
+
+    def test_metadata_that_is_not_valid_unicode_is_refused(self, store: ArtifactStore) -> None:
+        with pytest.raises(AgentSessionsError) as caught:
+            store.put("lone", b"x", metadata={"text": "\ud800"})
+        assert (caught.value.code, caught.value.details["field"]) == (
+            "validation_error",
+            "metadata",
+        )
+        assert not store.exists("lone")
 
     def test_empty_data_round_trips(self, store: ArtifactStore) -> None:
         ref = store.put("empty", b"")
