@@ -22,6 +22,7 @@ Differences from the stock recorder, each for a reason:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -265,6 +266,15 @@ class PostgresSchema:
                 yield cursor
 
 
+#: A schema name is quoted into SQL: only plain identifiers are accepted.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: PostgreSQL's own ceiling for ``max_connections``.
+_MAX_CONNECTIONS = 262_143
+#: PostgreSQL timeouts are integer milliseconds (at most 2**31 - 1).
+_MAX_TIMEOUT_S = 2_147_483
+_NO_NUL = re.compile(r"[^\x00]*")
+
+
 class PostgresBackend:
     """``postgresql://user:password@host:5432/dbname`` (also ``postgresql+psycopg://``),
     with options in the query string or as keyword arguments: ``schema`` (default
@@ -273,13 +283,13 @@ class PostgresBackend:
     ``application_name`` (shown in ``pg_stat_activity``, ``agent-sessions``)."""
 
     options: Mapping[str, Option] = {
-        "schema": Option("public", numeric=False),
-        "pool_size": Option("4"),
-        "max_overflow": Option("4"),
-        "connect_timeout": Option("5"),
-        "lock_timeout": Option("10"),
-        "statement_timeout": Option(""),
-        "application_name": Option("agent-sessions", numeric=False),
+        "schema": Option("public", numeric=False, pattern=_IDENTIFIER),
+        "pool_size": Option("4", integer=True, minimum=1, maximum=_MAX_CONNECTIONS),
+        "max_overflow": Option("4", integer=True, maximum=_MAX_CONNECTIONS),
+        "connect_timeout": Option("5", maximum=_MAX_TIMEOUT_S),
+        "lock_timeout": Option("10", maximum=_MAX_TIMEOUT_S),
+        "statement_timeout": Option("", maximum=_MAX_TIMEOUT_S),
+        "application_name": Option("agent-sessions", numeric=False, pattern=_NO_NUL),
     }
     poll_interval: float | None = None  # LISTEN/NOTIFY wakes waiters
 

@@ -1,8 +1,15 @@
 """Store URL options: the query string and ``open_store`` keyword arguments, checked the
-same way on every backend (an unknown or malformed option is ``validation_error``)."""
+same way on every backend (an unknown or malformed option is ``validation_error``).
+
+Every value is checked here, before any connection is tried: a value the driver would
+refuse (a negative pool size, a schema name that is not a plain identifier) is the
+caller's mistake, never a *retryable* ``storage_connection_failed``.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +21,15 @@ from ..domain.errors import ValidationError
 @dataclass(frozen=True, slots=True)
 class Option:
     default: str
-    #: Numeric options must parse as a number (seconds or counts).
+    #: Numeric options must parse as a finite number (seconds or counts).
     numeric: bool = True
+    #: A count: a whole number (``"4"``, not ``"4.5"``).
+    integer: bool = False
+    #: The smallest and largest accepted number (numeric options only).
+    minimum: float = 0
+    maximum: float | None = None
+    #: Text options: the whole value must match this pattern.
+    pattern: re.Pattern[str] | None = None
 
 
 def parse_options(
@@ -34,11 +48,38 @@ def parse_options(
     for name, option in allowed.items():
         value = given.get(name, query.get(name, option.default))
         if option.numeric and value != "":
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise ValidationError(
-                    f"{name} must be a number, got {value!r}", details={"field": name}
-                ) from None
+            _check_number(name, value, option)
+        elif not option.numeric:
+            _check_text(name, value, option)
         values[name] = str(value)
     return values
+
+
+def _check_number(name: str, value: Any, option: Option) -> None:
+    if isinstance(value, bool):
+        number = math.nan
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+    kind = "a whole number" if option.integer else "a number"
+    if not math.isfinite(number) or (option.integer and not number.is_integer()):
+        raise ValidationError(f"{name} must be {kind}, got {value!r}", details={"field": name})
+    if number < option.minimum or (option.maximum is not None and number > option.maximum):
+        bound = f"at least {option.minimum:g}" + (
+            "" if option.maximum is None else f" and at most {option.maximum:g}"
+        )
+        raise ValidationError(
+            f"{name} must be {kind} {bound}, got {value!r}", details={"field": name}
+        )
+
+
+def _check_text(name: str, value: Any, option: Option) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, got {value!r}", details={"field": name})
+    if option.pattern is not None and not option.pattern.fullmatch(value):
+        raise ValidationError(
+            f"{name} is not allowed: {value!r} (must match {option.pattern.pattern})",
+            details={"field": name},
+        )

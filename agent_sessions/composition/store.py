@@ -16,6 +16,7 @@ from ..artifacts.artifact_store import ArtifactStore
 from ..domain.artifact import Artifact
 from ..domain.errors import AgentSessionsError, StorageError, ValidationError
 from ..ports.backend import Backend
+from ..ports.failures import storage_error
 from ..read_models.catalog import ReadModels
 from ..read_models.engine import ProjectionEngine
 from ..services.artifact_registry import ArtifactRegistry
@@ -75,8 +76,16 @@ class Store(EventSourcedSessionStore):
             if self._read_models is None:
                 self._check_open()
                 app = self.application
-                views = self._backend.view_store(app.factory)
-                self._read_models = ReadModels(app.recorder, app.mapper, views)
+                try:
+                    views = self._backend.view_store(app.factory)
+                    self._read_models = ReadModels(app.recorder, app.mapper, views)
+                except AgentSessionsError:
+                    raise
+                except Exception as exc:
+                    kind = self._backend.classify(exc)
+                    if kind is None:
+                        raise
+                    raise storage_error(exc, "open read models", kind) from exc
             return self._read_models
 
     @property

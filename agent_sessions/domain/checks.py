@@ -13,7 +13,7 @@ from numbers import Real
 from typing import Any, TypeGuard, TypeVar
 
 from .errors import ValidationError
-from .serialization import present_string
+from .serialization import field_text, present_string
 
 _E = TypeVar("_E", bound=Enum)
 
@@ -123,7 +123,9 @@ def require_id(value: Any, field: str) -> str:
     """Ids are non-empty strings."""
     if not isinstance(value, str) or not value:
         raise ValidationError(f"{field} must be a non-empty string", details={"field": field})
-    return value
+    # The same text rule as the records that hold ids: a NUL or lone surrogate can name
+    # nothing stored, and would fail differently on each backend.
+    return field_text(value, field)
 
 
 def refuse_unknown_keys(keys: Iterable[object], known: Iterable[str], what: str) -> None:

@@ -18,6 +18,12 @@ from .errors import ValidationError
 from .timestamps import to_iso
 
 MAX_DEPTH = 64
+#: The most decimal digits an int inside a JSON value may have: Python's default limit
+#: for converting an int to text (``sys.get_int_max_str_digits``), past which encoding
+#: raises a bare ``ValueError`` on every backend. Ints inside JSON values are otherwise
+#: kept exactly (they are not limited to 64 bits: they never reach an integer column).
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 
 def new_id(prefix: str) -> str:
@@ -40,6 +46,17 @@ def storable_text(text: str, field: str) -> str:
     return text
 
 
+def field_text(text: str, field: str) -> str:
+    """Text for a record field that may reach an index or view column (ids, agent,
+    status, provider, model, type, tags...): :func:`storable_text`, and no NUL, which
+    PostgreSQL text columns cannot hold. Refused here, the same on every backend, rather
+    than stored by two and refused by the third. Inside JSON values NUL is kept: every
+    backend stores it in the payload and returns it unchanged."""
+    if "\x00" in text:
+        raise ValidationError(f"{field} contains a NUL character", details={"field": field})
+    return storable_text(text, field)
+
+
 def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
     if _depth > MAX_DEPTH:
         raise ValidationError(f"{field} is nested too deeply", details={"field": field})
@@ -50,13 +67,20 @@ def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
     if isinstance(value, str):
         return storable_text(value, field)
     if isinstance(value, int):
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            raise ValidationError(
+                f"{field} contains an integer of more than {MAX_INT_DIGITS} digits",
+                details={"field": field},
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(f"{field} contains a non-finite number", details={"field": field})
         return value
     if isinstance(value, datetime):
-        return to_iso(value)
+        # Naive datetimes are refused, as in record fields: converting one would use
+        # the writer's machine timezone, so the same call would store different data.
+        return to_iso(value, field)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -100,7 +124,7 @@ def present_string(value: Any, field: str) -> str:
         raise ValidationError(f"{field} is required", details={"field": field})
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    return storable_text(value, field)
+    return field_text(value, field)
 
 
 def required_string(value: Any, field: str) -> str:
@@ -116,4 +140,4 @@ def optional_string(value: Any, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    return storable_text(value, field)
+    return field_text(value, field)

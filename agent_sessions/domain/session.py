@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from .errors import ValidationError
 from .serialization import (
+    field_text,
     json_map,
     new_id,
     optional_string,
@@ -34,7 +35,8 @@ def _tags(value: Any) -> tuple[str, ...]:
         raise ValidationError("tags must be a list of strings", details={"field": "tags"})
     if not all(isinstance(tag, str) for tag in value):
         raise ValidationError("tags must be a list of strings", details={"field": "tags"})
-    return tuple(value)
+    # Tags are filtered on: the same text rules as every other indexed field.
+    return tuple(field_text(tag, "tags") for tag in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,11 +11,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def require_aware(value: datetime, field: str) -> datetime:
-    """Naive datetimes are refused: their meaning depends on the writer's machine."""
+def require_aware(value: object, field: str) -> datetime:
+    """The instant in UTC. Anything but a datetime is refused (a record field typed
+    wrong, ``created_at=None``), and so are naive datetimes: their meaning depends on the
+    writer's machine. An instant that has no UTC date (``datetime.min`` at +23:00 is in
+    year 0) is refused too, rather than raising ``OverflowError`` on conversion."""
+    if not isinstance(value, datetime):
+        raise ValidationError(
+            f"{field} must be a timezone-aware datetime, got {type(value).__name__}",
+            details={"field": field},
+        )
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(f"{field} must be timezone-aware", details={"field": field})
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            f"{field} is outside the range of UTC timestamps (years 1 to 9999)",
+            details={"field": field},
+        ) from None
 
 
 def optional_aware(value: datetime | None, field: str) -> datetime | None:
@@ -23,8 +37,8 @@ def optional_aware(value: datetime | None, field: str) -> datetime | None:
     return None if value is None else require_aware(value, field)
 
 
-def to_iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
+def to_iso(value: datetime | None, field: str = "timestamp") -> str | None:
+    return None if value is None else require_aware(value, field).isoformat()
 
 
 def parse_iso(value: object, field: str) -> datetime:

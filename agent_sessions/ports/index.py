@@ -27,7 +27,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def to_micros(value: datetime) -> int:
     """Timestamps are indexed as integer microseconds: exact, and ordered the same way
     on every backend (ISO strings are not, once offsets and precisions differ)."""
-    delta = value.astimezone(UTC) - _EPOCH
+    # Subtracting aware datetimes compares instants without converting either one, so
+    # an extreme offset (``datetime.max`` at -23:00) cannot overflow the date range.
+    delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
