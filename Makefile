@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/append_scaling.py
 	$(BIN)/python benchmarks/projection_catch_up.py
 	$(BIN)/python benchmarks/migrate_v0_1_0.py
+	$(BIN)/python benchmarks/replay.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,6 +27,7 @@ from .domain.event_validator import EventValidator
 from .domain.execution_result import ExecutionResult
 from .domain.execution_state import ExecutionState
 from .domain.pricing import PricingTable, calculate_cost
+from .domain.replay import PrunedRange, SessionSnapshot, SnapshotDiff, ToolCall, Usage
 from .domain.retention_policy import RetentionPolicy
 from .domain.run import Run
 from .domain.session import Session
@@ -38,6 +39,7 @@ from .services.artifact_registry import ArtifactRegistry, ArtifactStats
 from .services.event_buffer import EventBuffering
 from .services.event_pipeline import EventPipeline
 from .services.event_stream import stream_session_events
+from .services.history import SessionHistory
 from .services.maintenance import Maintenance
 from .services.maintenance_report import MaintenanceReport
 from .services.providers import Provider, ProviderError, ProviderResult, ScriptedProvider
@@ -56,10 +58,18 @@ from .services.query_results import (
     TokenTotals,
     UsageSummary,
 )
+from .services.redacting_store import RedactingStore
 from .services.run_result import RunResult
 from .services.session_manager import SessionManager
 
 __all__ = [
+    "PrunedRange",
+    "RedactingStore",
+    "SessionHistory",
+    "SessionSnapshot",
+    "SnapshotDiff",
+    "ToolCall",
+    "Usage",
     "__version__",
     "AgentEventRecorded",
     "AgentSessionsError",

@@ -26,6 +26,8 @@ from agent_sessions.domain.aggregates import (
     SessionAggregate,
     SessionErased,
     log_id,
+    run_stream_id,
+    session_stream_id,
     tombstone_id,
 )
 
@@ -75,13 +77,13 @@ def memory_store() -> Iterator[Any]:
 
 def test_session_start_records_the_whole_record(session: Session) -> None:
     aggregate = SessionAggregate.start(session)
-    assert aggregate.id == session.id
+    assert aggregate.id == session_stream_id(session.id) == "session:ses_1"
     assert aggregate.version == 1
     assert aggregate.record == session
     (created,) = aggregate.collect_events()
     assert isinstance(created, SessionAggregate.Created)
     assert created.record == session.to_dict()
-    assert created.originator_id == session.id
+    assert created.originator_id == "session:ses_1"
     assert created.originator_version == 1
 
 
@@ -268,9 +270,9 @@ def test_store_reads_back_exactly_what_was_saved(memory_store: Any, session: Ses
     final_run = run.increment_turn().add_token_usage({"t": 5}).with_cost(1).set_output({"o": 1})
     memory_store.save_run(final_run)
     repository = memory_store.application.repository
-    assert exact(repository.get(session.id).record) == exact(latest)
-    assert exact(repository.get(run.id).record) == exact(final_run)
-    stored = memory_store.application.events.get(run.id)
+    assert exact(repository.get(session_stream_id(session.id)).record) == exact(latest)
+    assert exact(repository.get(run_stream_id(run.id)).record) == exact(final_run)
+    stored = memory_store.application.events.get(run_stream_id(run.id))
     assert kinds(stored) == [
         "Created",
         "StatusChanged",

@@ -359,6 +359,47 @@ def test_bad_field_values_are_validation_errors(
     assert registry.stats() == ArtifactStats(count=0, total_bytes=0)
 
 
+#: Registry calls with an argument no backend can bind, and the field each names. Before
+#: (issue 11, class 9) they were a driver's ``storage_error`` (a list bound as a key), a
+#: ``query_error`` (an int past 64 bits), a ``TypeError`` (building the stream id of a
+#: non-string key), or an answer on SQLite and ``storage_error`` on PostgreSQL.
+BAD_REGISTRY_CALLS: list[tuple[str, Any, str]] = [
+    ("get_by_key list", lambda r: r.get_by_key(["k"]), "key"),
+    ("get_by_key huge int", lambda r: r.get_by_key(10**30), "key"),
+    ("get_by_key NUL", lambda r: r.get_by_key("k\x00"), "key"),
+    ("get_by_key surrogate", lambda r: r.get_by_key("\ud800"), "key"),
+    ("list_by_session int", lambda r: r.list_by_session(5), "session_id"),
+    ("list_by_session NUL", lambda r: r.list_by_session("s\x00"), "session_id"),
+    (
+        "list_by_session flag",
+        lambda r: r.list_by_session("s", include_deleted="no"),
+        "include_deleted",
+    ),
+    ("stats int", lambda r: r.stats(session_id=5), "session_id"),
+    ("orphans huge limit", lambda r: r.orphans(limit=2**64), "limit"),
+    ("orphans negative limit", lambda r: r.orphans(limit=-5), "limit"),
+    ("orphans text limit", lambda r: r.orphans(limit="5"), "limit"),
+    ("soft_delete int key", lambda r: r.soft_delete(5), "key"),
+    ("forget list key", lambda r: r.forget(["k"]), "key"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), [pytest.param(c, f, id=name) for name, c, f in BAD_REGISTRY_CALLS]
+)
+def test_bad_registry_arguments_are_validation_errors_naming_them(
+    store: Store, registry: ArtifactRegistry, call: Any, field: str
+) -> None:
+    register(registry, "k", session_id="s")
+    position = store.application.recorder.max_notification_id()
+    with pytest.raises(AgentSessionsError) as raised:
+        call(registry)
+    assert raised.value.code == "validation_error", raised.value
+    assert raised.value.details["field"] == field
+    assert store.application.recorder.max_notification_id() == position
+    assert keys(registry.list_by_session("s")) == ["k"]
+
+
 # export --------------------------------------------------------------------------------
 
 

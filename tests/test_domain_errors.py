@@ -83,6 +83,7 @@ EXTRA_CATEGORIES = {
     "maintenance_error": "maintenance",
     "persistence_error": "storage",
     "projection_failed": "query",
+    "concurrency_conflict": "concurrency",
 }
 
 TRANSIENT_CODES = {

@@ -31,7 +31,12 @@ from agent_sessions import (
     topics_of,
 )
 from agent_sessions.composition import Store
-from agent_sessions.domain.aggregates import RunAggregate, SessionAggregate
+from agent_sessions.domain.aggregates import (
+    RunAggregate,
+    SessionAggregate,
+    run_stream_id,
+    session_stream_id,
+)
 from agent_sessions.ports.views import ViewCursor
 
 PROJECTION_FAILED = "projection_failed"
@@ -62,32 +67,32 @@ def next_version(store: Store, stream: str) -> int:
 
 def poison_run(store: Store, run: Run) -> dict[str, Any]:
     """A token count no record accepts (above a 64-bit integer) in ``run``'s stream."""
-    version = next_version(store, run.id)
+    version = next_version(store, run_stream_id(run.id))
     plant(
         store,
         RunAggregate.TokenUsageUpdated(
-            originator_id=run.id,
+            originator_id=run_stream_id(run.id),
             originator_version=version,
             timestamp=datetime.now(UTC),
             changes={"token_usage": {"input_tokens": 10**19}},
         ),
     )
-    return {"originator_id": run.id, "originator_version": version}
+    return {"originator_id": run_stream_id(run.id), "originator_version": version}
 
 
 def poison_session(store: Store, session: Session) -> dict[str, Any]:
     """A creation time that is not a timestamp, in ``session``'s stream."""
-    version = next_version(store, session.id)
+    version = next_version(store, session_stream_id(session.id))
     plant(
         store,
         SessionAggregate.Revised(
-            originator_id=session.id,
+            originator_id=session_stream_id(session.id),
             originator_version=version,
             timestamp=datetime.now(UTC),
             changes={"created_at": "the day before yesterday"},
         ),
     )
-    return {"originator_id": session.id, "originator_version": version}
+    return {"originator_id": session_stream_id(session.id), "originator_version": version}
 
 
 def history(store: Store) -> tuple[Session, Run]:
@@ -163,7 +168,7 @@ def test_a_run_the_runs_view_cannot_apply_stops_that_view_alone(store_url: str) 
         # A rebuild clears the mark and replays: the same event stops it again.
         with projection_failed("runs") as details:
             engine.rebuild("runs")
-        assert details["originator_id"] == run.id
+        assert details["originator_id"] == run_stream_id(run.id)
 
         # Once the bad event is gone (its session erased), a rebuild brings the view back.
         store.delete_session(session.id)
@@ -184,7 +189,7 @@ def test_a_session_the_sessions_view_cannot_apply_stops_that_view_alone(
         query = store.query()
         with projection_failed("sessions") as details:
             query.search_sessions()
-        assert details["originator_id"] == session.id
+        assert details["originator_id"] == session_stream_id(session.id)
         assert details["originator_version"] == planted["originator_version"]
         with projection_failed("sessions"):
             query.get_session_stats(session.id)

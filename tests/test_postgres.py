@@ -168,7 +168,7 @@ def test_server_down_is_connection_failed_and_recovers(pg_server_url: str) -> No
         proxy.stop()
 
 
-def test_lock_timeout_is_storage_error_with_cause(pg_url: str, pg_server_url: str) -> None:
+def test_lock_timeout_is_a_retryable_timeout_with_cause(pg_url: str, pg_server_url: str) -> None:
     session_id = _new_session(pg_url)
     schema = urlsplit(pg_url).query.split("schema=")[1].split("&")[0]
     with open_store(with_options_of(pg_url, lock_timeout=1)) as store:
@@ -176,7 +176,7 @@ def test_lock_timeout_is_storage_error_with_cause(pg_url: str, pg_server_url: st
             blocker.execute(f'LOCK TABLE "{schema}".agentsessions_events IN EXCLUSIVE MODE')
             with pytest.raises(AgentSessionsError) as caught:
                 store.append_event(Event.new(type=EventType.RUN_STARTED, session_id=session_id))
-        assert caught.value.code == "storage_error"
+        assert (caught.value.code, caught.value.retryable) == ("timeout", True)
         assert caught.value.details["sqlstate"] == "55P03"
         assert "lock" in caught.value.details["cause"].lower()
         # Nothing was written, and the store still works.
@@ -185,7 +185,9 @@ def test_lock_timeout_is_storage_error_with_cause(pg_url: str, pg_server_url: st
         assert store.get_latest_sequence(session_id) == 1
 
 
-def test_statement_timeout_is_storage_error_with_cause(pg_url: str, pg_server_url: str) -> None:
+def test_statement_timeout_is_a_retryable_timeout_with_cause(
+    pg_url: str, pg_server_url: str
+) -> None:
     session_id = _new_session(pg_url)
     schema = urlsplit(pg_url).query.split("schema=")[1].split("&")[0]
     with open_store(with_options_of(pg_url, statement_timeout=0.2)) as store:
@@ -193,7 +195,7 @@ def test_statement_timeout_is_storage_error_with_cause(pg_url: str, pg_server_ur
             blocker.execute(f'LOCK TABLE "{schema}".agent_events IN ACCESS EXCLUSIVE MODE')
             with pytest.raises(AgentSessionsError) as caught:
                 store.get_events(session_id)
-        assert caught.value.code == "storage_error"
+        assert (caught.value.code, caught.value.retryable) == ("timeout", True)
         assert caught.value.details["sqlstate"] == "57014"
         assert store.get_events(session_id) == []
 

@@ -85,6 +85,8 @@ def test_new_refuses_unknown_options() -> None:
         RetentionPolicy.new(max_event_per_session=10)
     assert raised.value.code == "validation_error"
     assert raised.value.details["unknown"] == ["max_event_per_session"]
+    # Named as every refused argument is (issue 11, class 9): the first unknown one.
+    assert raised.value.details["field"] == "max_event_per_session"
 
 
 @pytest.mark.parametrize("name", UNBOUNDED)
@@ -141,6 +143,9 @@ def test_checks_run_in_the_spec_order() -> None:
         ({"exempt_statuses": "active"}, "exempt_statuses must be a list of session statuses"),
         ({"exempt_tags": "pinned"}, "exempt_tags must be a list of strings"),
         ({"exempt_tags": [1]}, "exempt_tags must be a list of strings"),
+        # Not a list at all: a TypeError before (issue 11, class 9).
+        ({"exempt_tags": None}, "exempt_tags must be a list of strings"),
+        ({"exempt_tags": 5}, "exempt_tags must be a list of strings"),
         ({"prune_event_types_first": ["nope"]}, "prune_event_types_first must be a list"),
         ({"prune_event_types_first": ["run_started"]}, "cannot include protected types"),
     ],

@@ -11,6 +11,7 @@ PostgreSQL as a ``storage_error``; ``open_store`` with ``schema=x"y`` or
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import textwrap
@@ -33,8 +34,18 @@ from agent_sessions import (
     open_store,
 )
 from agent_sessions.composition import Store
-from agent_sessions.domain.serialization import MAX_INT_DIGITS
+from agent_sessions.domain.serialization import MAX_FIELD_BYTES, MAX_INT_DIGITS
 
+
+def incompressible(size: int) -> str:
+    """ASCII text of ``size`` characters that PostgreSQL cannot compress (its index
+    entries are compressed: a long run of one letter fits where this does not)."""
+    digests = (hashlib.sha256(str(n).encode()).hexdigest() for n in range(size // 64 + 1))
+    return "".join(digests)[:size]
+
+
+#: One byte over the bound on text that may reach an index column (MAX_FIELD_BYTES).
+LONG = incompressible(MAX_FIELD_BYTES + 1)
 FAR_EAST = timezone(timedelta(hours=23, minutes=59))
 FAR_WEST = timezone(timedelta(hours=-23, minutes=-59))
 
@@ -137,6 +148,22 @@ REFUSED: list[tuple[str, Callable[[str], object], str]] = [
         lambda sid: Run.new(session_id=sid).with_provider("p\x00", {}),
         "provider",
     ),
+    # Text PostgreSQL cannot index past about 2.7 kB (SQLite stored it): ids and every
+    # other field that may reach an index column are bound to 1,024 bytes.
+    ("long session id", lambda sid: Session.new(agent_id="a", id=LONG), "id"),
+    ("long agent_id", lambda sid: Session.new(agent_id=LONG), "agent_id"),
+    ("long tag", lambda sid: Session.new(agent_id="a", tags=[LONG]), "tags"),
+    (
+        "long parent",
+        lambda sid: Session.new(agent_id="a", parent_session_id=LONG),
+        "parent_session_id",
+    ),
+    ("long run id", lambda sid: Run.new(session_id=sid, id=LONG), "id"),
+    ("long run provider", lambda sid: Run.new(session_id=sid).with_provider(LONG, {}), "provider"),
+    ("long event id", lambda sid: message(sid, id=LONG), "id"),
+    ("long event run_id", lambda sid: message(sid, run_id=LONG), "run_id"),
+    ("long correlation_id", lambda sid: message(sid, correlation_id=LONG), "correlation_id"),
+    ("long multibyte id", lambda sid: message(sid, id="é" * 513), "id"),
 ]
 
 
@@ -188,6 +215,22 @@ def test_extreme_timestamps_that_have_a_utc_date_are_stored(store: Store) -> Non
     assert store.query().search_sessions().sessions == [session]
 
 
+def test_ids_of_the_bound_are_stored_on_every_backend(store: Store) -> None:
+    """1,024 bytes each, two in one index entry (session and run id of an event)."""
+    longest = incompressible(MAX_FIELD_BYTES)
+    session = Session.new(agent_id=longest[::-1], id=longest, tags=[longest])
+    store.save_session(session)
+    run = Run.new(session_id=session.id, id=longest[1:] + "r").with_provider(longest, {})
+    store.save_run(run)
+    event = message(session.id, id="é" * 512, run_id=run.id, provider=longest)
+    [stored] = store.append_events([event])
+    assert store.get_session(session.id) == session
+    assert store.get_run(run.id) == run
+    assert store.get_events(session.id) == [stored]
+    assert store.query().search_sessions(agent_id=session.agent_id).sessions == [session]
+    assert store.maintenance().health_check() == []
+
+
 # port arguments ------------------------------------------------------------------------
 
 PORT_CALLS: list[tuple[str, Callable[[Store, str], object], str]] = [
@@ -215,10 +258,27 @@ def test_huge_port_arguments_are_refused_naming_the_field(
     refused(lambda: call(store, session.id), field)
 
 
+def test_a_deeply_nested_value_where_a_number_belongs_is_refused_naming_the_field(
+    store: Store,
+) -> None:
+    """Describing the refused value in ``details`` raised ``RecursionError`` (its
+    ``repr`` recursed as deep as the value) instead of the refusal."""
+    deep: list[Any] = []
+    for _ in range(20_000):
+        deep = [deep]
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    refused(lambda: store.get_events(session.id, limit=deep), "limit")
+    refused(lambda: store.list_sessions(offset=deep), "offset")
+    refused(lambda: Run.new(session_id=session.id).replace(turn_count=deep), "turn_count")
+
+
 NUL_ID_READS: list[tuple[str, Callable[[Store], object], str]] = [
     ("get_session", lambda s: s.get_session("s\x00"), "session_id"),
     ("get_events", lambda s: s.get_events("s\x00"), "session_id"),
     ("get_events_by_ids", lambda s: s.get_events_by_ids(["e\x00"]), "event_id"),
+    ("get_session long", lambda s: s.get_session(LONG), "session_id"),
+    ("get_run long", lambda s: s.get_run(LONG), "run_id"),
 ]
 
 

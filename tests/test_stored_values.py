@@ -12,6 +12,7 @@ end drives random record fields through every record and every query.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -183,6 +184,28 @@ def test_big_values_inside_json_data_are_stored_and_queryable(store: Store) -> N
     assert query.search_sessions().sessions == [session]
     assert query.search_runs().runs == [run]
     assert [e.id for e in query.search_events().events] == [stored.id]
+    every_query(store)
+
+
+#: Model names (provider metadata is the caller's JSON) that no index column can hold:
+#: PostgreSQL's text refuses NUL, and its index entries end at about 2.7 kB, which a
+#: text of hex digits reaches (a run of one letter is compressed and would fit).
+UNINDEXABLE_MODELS = {
+    "nul": "model\x00x",
+    "long": "".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(50)),
+}
+
+
+@pytest.mark.parametrize("model", UNINDEXABLE_MODELS.values(), ids=UNINDEXABLE_MODELS.keys())
+def test_a_model_name_no_index_can_hold_counts_as_unknown(store: Store, model: str) -> None:
+    """Before, the runs view stopped at such a run on PostgreSQL only (every runs
+    query then ``projection_failed``); SQLite kept it."""
+    session = a_session(store)
+    run = Run.new(session_id=session.id).with_provider("acme", {"model": model})
+    store.save_run(run)
+    assert store.get_run(run.id) == run  # the record keeps what it was given
+    [daily] = store.query().get_usage_by_day()
+    assert (daily.provider, daily.model, daily.run_count) == ("acme", "unknown", 1)
     every_query(store)
 
 

@@ -607,3 +607,26 @@ def test_fixture_names_no_checkout_path() -> None:
     assert [path for path in files if checkout in path.read_bytes()] == []
     expected = json.loads((V0_1_0 / "expected.json").read_text(encoding="utf-8"))
     assert storage_dirs(expected) == {maker.FIXTURE_BUILD_ROOT / "artifacts"}
+
+
+def test_a_migrated_v0_1_0_store_replays_with_approximate_positions(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 4 gives the changes v0.1.0 stored a log position from commit order and
+    flags it: every session replays, ends as the store reads it, and says so."""
+    with v0_1_0_store(backend, tmp_path, request) as old:
+        migrate(old.url)
+        with open_store(old.url, artifacts="file://" + str(old.artifacts)) as store:
+            sessions = store.list_sessions()
+            assert sessions
+            for session in sessions:
+                history = store.history(session.id, include_deleted=True)
+                last = history.at(history.latest)
+                assert last.approximate
+                assert last.session == store.get_session(session.id)
+                assert {run.id: run for run in last.runs} == {
+                    run.id: run for run in store.list_runs(session.id)
+                }
+                assert [s.sequence for s in history.steps()] == [
+                    e.sequence_number for e in store.get_events(session.id)
+                ]

@@ -15,9 +15,9 @@ metadata (``CopyObject``, ``MetadataDirective=REPLACE``) and deleted. The real k
 therefore never holds bytes without their checksum, and concurrent writers of one key
 each copy their own bytes with their own checksum (last copy wins). A single
 ``CopyObject`` is limited to 5 GiB, hence :attr:`S3ArtifactStore.max_object_size`. A
-failure aborts the multipart upload and deletes the temporary object; a crash can leave
-either behind, which a bucket lifecycle rule on ``<prefix>.uploads/`` (and on incomplete
-multipart uploads) cleans up.
+failure aborts the multipart upload and deletes the temporary object; a crash, or a
+failure of those clean-up requests themselves, can leave either behind, which a bucket
+lifecycle rule on ``<prefix>.uploads/`` (and on incomplete multipart uploads) cleans up.
 
 boto3 is optional: this module imports without it, and constructing the store raises
 ``dependency_not_available`` naming the ``s3`` extra.
@@ -73,13 +73,14 @@ class _Boto:
     client_error: type[Exception]
     botocore_error: type[Exception]
     connection_error: type[Exception]
+    read_timeout: type[Exception]
 
 
 def _import_boto() -> _Boto:
     try:
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
         from botocore.exceptions import ConnectionError as BotoConnectionError
     except ImportError as exc:
         raise DependencyNotAvailable(
@@ -91,7 +92,7 @@ def _import_boto() -> _Boto:
                 "module": "S3ArtifactStore",
             },
         ) from exc
-    return _Boto(boto3, Config, ClientError, BotoCoreError, BotoConnectionError)
+    return _Boto(boto3, Config, ClientError, BotoCoreError, BotoConnectionError, ReadTimeoutError)
 
 
 class S3ArtifactStore:
@@ -336,6 +337,15 @@ class S3ArtifactStore:
             message = str(error.get("Message", "")) or str(exc)
             return StorageError(
                 f"Failed to {operation} S3 object: {code}: {message}", details=details
+            )
+        if isinstance(exc, self._boto.read_timeout):
+            # After botocore's own retries: the server took the request but did not
+            # answer in time. The code is retryable, as for a PostgreSQL timeout, and
+            # repeating a put is safe: it writes the same bytes again.
+            return StorageError(
+                f"Failed to {operation} S3 object: no answer within the read timeout: {exc}",
+                code=ErrorCode.TIMEOUT,
+                details=details,
             )
         if isinstance(exc, self._boto.connection_error):
             # After botocore's own retries: the endpoint is unreachable, which callers

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .sqlite import SQLiteBackend, memory_database_name
-from .url_options import Option
+from .url_options import COMMON_OPTIONS, Option
 
 
 class MemoryBackend(SQLiteBackend):
-    """``memory://``: in this process only, gone when the store closes. No options."""
+    """``memory://``: in this process only, gone when the store closes. Only the options
+    every backend takes (``max_event_bytes``)."""
 
-    options: Mapping[str, Option] = {}
+    options: Mapping[str, Option] = COMMON_OPTIONS
     name = "memory"
 
     def _database(self, url: str) -> str:

@@ -7,16 +7,23 @@ Importing this module needs the ``postgres`` extra (``psycopg``, ``psycopg-pool`
 
 Differences from the stock recorder, each for a reason:
 
-* the index is written by the ``_insert_events`` hook, which ``eventsourcing`` calls
-  *before* inserting stored events; the hook therefore takes the recorder's table lock
-  first, so every writing transaction acquires its locks in the same order (no
-  deadlocks between appends and erasures) and counter claims never wait on each other;
+* ``insert_events`` is our own, one plain transaction: bound it (``pg_bounds.py``), take
+  the events table's lock, write the index, insert the stored events. The stock method
+  runs in psycopg's pipeline mode, whose ``sync`` can return with part of a large
+  statement still unsent and then wait for an answer the server cannot give (it waits
+  for the rest): a 6-10 MB event hung forever holding the table lock
+  (``docs/decisions.md``). Outside a pipeline, psycopg sends every byte before it waits;
+* the table lock is taken first, before the index, so every writing transaction
+  acquires its locks in the same order (no deadlocks between appends and erasures) and
+  counter claims never wait on each other;
+* stored events go in statements of at most :data:`INSERT_CHUNK_BYTES` each (one
+  transaction still), so no batch nears PostgreSQL's 1 GB limit on one value;
 * ``insert_events`` and ``select_events`` skip the stock ten-fold retry: retrying is the
   store service's job, and stacking both layers turned one outage into minutes of
   waiting (measured: 115 s for two calls during a simulated server restart);
 * table creation runs under an advisory lock, so that processes opening a new schema
   at the same moment do not trip over each other's ``CREATE`` statements;
-* never ``POSTGRES_ENABLE_DB_FUNCTIONS``: that path skips the hook.
+* never ``POSTGRES_ENABLE_DB_FUNCTIONS``: that path skips the index.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from eventsourcing.persistence import (
+    ApplicationRecorder,
     InterfaceError,
     OperationalError,
     PersistenceError,
@@ -43,8 +51,6 @@ from eventsourcing.postgres import (
     PostgresFactory,
     PostgresTrackingRecorder,
 )
-from psycopg import Cursor
-from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ..domain.errors import ErrorCode, StorageError
@@ -53,19 +59,29 @@ from ..ports.failures import Failure, storage_error
 from ..ports.views import ViewStore
 from . import schema
 from .failures import driver_cause, recorder_failure
+from .pg_bounds import (
+    LOCK_TIMEOUT_ENV,
+    WRITE_TIMEOUT_ENV,
+    WriteBounds,
+    whole_seconds,
+)
 from .sql_index import SqlDialect, SqlIndex, SqlIndexReads, checked_identifier
-from .url_options import Option, parse_options
+from .url_options import COMMON_OPTIONS, Option, common_environment, parse_options
 from .view_store import TrackedViews
 
 # SQLSTATEs, from the PostgreSQL manual's appendix A.
 _TRANSIENT = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _TIMEOUT = {"57014", "55P03"}  # query_canceled (statement_timeout), lock_not_available
+#: idle_in_transaction_session_timeout: the server ended the session and its transaction
+#: (nothing committed), as if the connection were lost.
+_ENDED_IDLE = "25P03"
 
 
 def classify(exc: BaseException) -> Failure | None:
     """By SQLSTATE: serialization failures and deadlocks are retried, timeouts are not
     (the statement would only wait again), and errors without a SQLSTATE (or of class
-    08 / 57P) mean the connection or the server went away."""
+    08 / 57P, or a session ended for idling in its transaction) mean the connection or
+    the server went away."""
     if not isinstance(exc, (PersistenceError, psycopg.Error)):
         return None
     decided = recorder_failure(exc)
@@ -76,24 +92,65 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure.TRANSIENT
     if sqlstate in _TIMEOUT:
         return Failure.TIMEOUT
+    if sqlstate == _ENDED_IDLE:
+        return Failure.CONNECTION
     lost = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
     if isinstance(exc, lost) and (sqlstate is None or sqlstate.startswith(("08", "57P"))):
         return Failure.CONNECTION
     return Failure.OTHER
 
 
+#: The most stored-event state one ``INSERT`` carries (a single larger event goes
+#: alone). The states go as one binary ``bytea[]`` value: far below PostgreSQL's 1 GB
+#: per value.
+INSERT_CHUNK_BYTES = 64 * 1024 * 1024
+
+
+def insert_chunks(stored_events: Sequence[StoredEvent]) -> Iterator[Sequence[StoredEvent]]:
+    """Consecutive runs of ``stored_events`` of at most :data:`INSERT_CHUNK_BYTES` of
+    state each (at least one event each), in order."""
+    start = size = 0
+    for end, stored in enumerate(stored_events):
+        if end > start and size + len(stored.state) > INSERT_CHUNK_BYTES:
+            yield stored_events[start:end]
+            start, size = end, 0
+        size += len(stored.state)
+    if start < len(stored_events):
+        yield stored_events[start:]
+
+
 class SessionsPostgresRecorder(SqlIndexReads, PostgresApplicationRecorder):
     def __init__(
-        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        bounds: WriteBounds | None = None,
     ) -> None:
         schema = checked_identifier(datastore.schema)
         self.index = SqlIndex(
             SqlDialect(param="%s", prefix=f'"{schema}".', unbounded_limit="ALL"),
             events_table=f'"{schema}"."{checked_identifier(events_table_name)}"',
         )
+        self.bounds = bounds or WriteBounds()
         super().__init__(datastore, events_table_name=events_table_name)
         for statement in self.index.create_statements():
             self.sql_create_statements.append(SQL(statement).format())
+        # Stored events as four arrays of plain values, sent in binary: the stock
+        # statement's array of composites costs PostgreSQL 0.8 s to parse for a 10 MB
+        # event, this one 0.1 s, and the table lock is held meanwhile.
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        # The stock statements set a lock timeout in whole seconds first; ours is set
+        # with the other bounds at the start of the transaction (``insert_events``).
+        self.lock_table_statements = [
+            SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name)
+            )
+        ]
 
     def create_table(self) -> None:
         key = zlib.crc32(f"agent_sessions:{self.datastore.schema}".encode())
@@ -110,9 +167,38 @@ class SessionsPostgresRecorder(SqlIndexReads, PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        undecorated = PostgresApplicationRecorder.insert_events.__wrapped__
-        result: Sequence[int] | None = undecorated(self, stored_events, **kwargs)
-        return result
+        """One bounded transaction, without pipeline mode (see the module docstring):
+        the index (``kwargs["index"]``) and the stored events, or nothing.
+
+        Returns the events' notification ids, in order; ``None`` when there were no
+        events (as the stock recorder does)."""
+        index = kwargs.get("index")
+        if not stored_events and not index:
+            return None
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            curs.execute(self.bounds.bound_write, self.bounds.write_parameters())
+            self._lock_table(curs)
+            if index:
+                self.index.write(curs, index)
+            if not stored_events:
+                return None
+            self._notify_channel(curs)
+            notification_ids: list[int] = []
+            for chunk in insert_chunks(stored_events):
+                columns = (
+                    [e.originator_id for e in chunk],
+                    [e.originator_version for e in chunk],
+                    [e.topic for e in chunk],
+                    [e.state for e in chunk],
+                )
+                curs.execute(self.insert_columns_statement, columns, binary=True)
+                fetched = self._fetch_ids_after_insert_events(curs, chunk)
+                notification_ids.extend(fetched or ())
+            return notification_ids
 
     def select_events(
         self,
@@ -128,14 +214,6 @@ class SessionsPostgresRecorder(SqlIndexReads, PostgresApplicationRecorder):
             self, originator_id, gt=gt, lte=lte, desc=desc, limit=limit
         )
         return result
-
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        index = kwargs.get("index")
-        if index:
-            self._lock_table(curs)
-            self.index.write(curs, index)
 
 
 class PostgresViewStore(TrackedViews, PostgresTrackingRecorder):
@@ -212,12 +290,23 @@ class Factory(PostgresFactory):
         if application_name:
             self._pool_kwargs()["application_name"] = application_name
         # libpq options apply to every pooled connection; the pool is not open yet. The
-        # search path puts projections' unqualified view tables in the store's schema.
+        # search path puts projections' unqualified view tables in the store's schema;
+        # the lock timeout bounds every wait for a lock, table creation at open included.
+        self.bounds = WriteBounds.from_env(self.env)
         options = [f"-c search_path={checked_identifier(self.datastore.schema)}"]
-        statement_timeout = self.env.get("POSTGRES_STATEMENT_TIMEOUT")
-        if statement_timeout:
-            options.append(f"-c statement_timeout={int(float(statement_timeout) * 1000)}")
+        options += self.bounds.connection_options()
         self._pool_kwargs()["options"] = " ".join(options)
+
+    def application_recorder(self) -> ApplicationRecorder:
+        """The stock method, with the write bounds handed to the recorder."""
+        recorder = SessionsPostgresRecorder(
+            self.datastore,
+            events_table_name=f"{self.env.name.lower() or 'stored'}_events",
+            bounds=self.bounds,
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
 
     def _pool_kwargs(self) -> dict[str, Any]:
         kwargs = self.datastore.pool.kwargs
@@ -243,6 +332,8 @@ class PostgresSchema:
         self._schema = checked_identifier(schema)
         self.prefix = f'"{self._schema}".'
         self.tracking_table = f"{self.prefix}{self.tracking_table_name}"
+        self.events_table = f"{self.prefix}{EVENTS_TABLE}"
+        self.notification_column = "notification_id"
         self._lock_key = zlib.crc32(f"agent_sessions:migrate:{self._schema}".encode())
 
     def inspect(self) -> SchemaState | None:
@@ -266,6 +357,9 @@ class PostgresSchema:
                 yield cursor
 
 
+#: The stored-events table: ``eventsourcing`` names it after the application
+#: (``SessionsApplication.name``, lower case, plus ``_events``).
+EVENTS_TABLE = "agentsessions_events"
 #: A schema name is quoted into SQL: only plain identifiers are accepted.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: PostgreSQL's own ceiling for ``max_connections``.
@@ -280,7 +374,10 @@ class PostgresBackend:
     with options in the query string or as keyword arguments: ``schema`` (default
     ``public``), ``pool_size`` (4), ``max_overflow`` (4), ``connect_timeout`` (seconds,
     5), ``lock_timeout`` (seconds, 10), ``statement_timeout`` (seconds, none),
-    ``application_name`` (shown in ``pg_stat_activity``, ``agent-sessions``)."""
+    ``write_timeout`` (seconds, 60), ``idle_in_transaction_timeout`` (whole seconds, 5),
+    ``application_name`` (shown in ``pg_stat_activity``, ``agent-sessions``) and
+    ``max_event_bytes`` (as on every backend). The timeouts are explained in
+    ``pg_bounds.py``."""
 
     options: Mapping[str, Option] = {
         "schema": Option("public", numeric=False, pattern=_IDENTIFIER),
@@ -288,8 +385,12 @@ class PostgresBackend:
         "max_overflow": Option("4", integer=True, maximum=_MAX_CONNECTIONS),
         "connect_timeout": Option("5", maximum=_MAX_TIMEOUT_S),
         "lock_timeout": Option("10", maximum=_MAX_TIMEOUT_S),
-        "statement_timeout": Option("", maximum=_MAX_TIMEOUT_S),
+        "statement_timeout": Option("", blank=True, maximum=_MAX_TIMEOUT_S),
+        # At least PostgreSQL's 1 ms: a write's statements always have a bound.
+        "write_timeout": Option("60", minimum=0.001, maximum=_MAX_TIMEOUT_S),
+        "idle_in_transaction_timeout": Option("5", integer=True, minimum=1, maximum=_MAX_TIMEOUT_S),
         "application_name": Option("agent-sessions", numeric=False, pattern=_NO_NUL),
+        **COMMON_OPTIONS,
     }
     poll_interval: float | None = None  # LISTEN/NOTIFY wakes waiters
 
@@ -304,8 +405,22 @@ class PostgresBackend:
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "") or os.environ.get("USER", "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": values["schema"],
+            "POSTGRES_POOL_SIZE": _whole(values["pool_size"]),
+            "POSTGRES_MAX_OVERFLOW": _whole(values["max_overflow"]),
+            "POSTGRES_APPLICATION_NAME": values["application_name"],
+            "POSTGRES_STATEMENT_TIMEOUT": values["statement_timeout"],
+            # ``eventsourcing`` reads these three as whole seconds; the exact lock
+            # timeout travels under our own key (``pg_bounds.py``).
+            "POSTGRES_CONNECT_TIMEOUT": whole_seconds(values["connect_timeout"]),
+            "POSTGRES_LOCK_TIMEOUT": whole_seconds(values["lock_timeout"]),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": _whole(
+                values["idle_in_transaction_timeout"]
+            ),
+            LOCK_TIMEOUT_ENV: values["lock_timeout"],
+            WRITE_TIMEOUT_ENV: values["write_timeout"],
+            **common_environment(values),
         }
-        self._env.update({f"POSTGRES_{name.upper()}": value for name, value in values.items()})
 
     def environment(self) -> dict[str, str]:
         return dict(self._env)
@@ -340,11 +455,18 @@ class PostgresBackend:
             if kind is not None
             else ErrorCode.STORAGE_CONNECTION_FAILED
         )
+        details: dict[str, object] = {"url": self.url, "cause": f"{type(exc).__name__}: {exc}"}
+        sqlstate = getattr(driver_cause(exc), "sqlstate", None)
+        if sqlstate:
+            details["sqlstate"] = sqlstate
         return StorageError(
-            f"cannot open PostgreSQL store at {self.url}: {exc}",
-            code=code,
-            details={"url": self.url, "cause": f"{type(exc).__name__}: {exc}"},
+            f"cannot open PostgreSQL store at {self.url}: {exc}", code=code, details=details
         )
+
+
+def _whole(count: str) -> str:
+    """A checked whole number (``"4"``, ``"4.0"``, ``"4e0"``) as ``int()`` reads it."""
+    return str(int(float(count)))
 
 
 def redacted(url: str) -> str:

@@ -22,7 +22,17 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from ..domain.aggregates import (
+    LOG_PREFIX,
+    RUN_PREFIX,
+    SESSION_PREFIX,
+    RecordAggregate,
+    RecordEvent,
+    RunAggregate,
+    SessionAggregate,
+)
 from ..domain.errors import AgentSessionsError, ErrorCode
 from ..ports.backend import SchemaAccess, SchemaCursor, SchemaState
 from .sql_index import SqlDialect, SqlIndex
@@ -38,11 +48,14 @@ class Migration:
     name: str
     #: What it changes, as ``migrate`` prints it.
     description: str
-    #: Statements run in the migration's transaction; ``prefix`` qualifies table names.
-    statements: Callable[[str], list[str]]
+    #: Statements run in the migration's transaction, built for one database.
+    statements: Callable[[SchemaAccess], list[str]]
     #: Read models whose tables are dropped and whose positions are forgotten, so the
     #: projection engine replays the log into them.
     rebuild: tuple[str, ...] = ()
+    #: Work in Python after the statements, in the same transaction (rewriting stored
+    #: payloads that SQL alone cannot).
+    rewrite: Callable[[SchemaCursor, SchemaAccess], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +93,78 @@ class MigrationReport:
         return lines
 
 
-def _v2_statements(prefix: str) -> list[str]:
+def _v2_statements(access: SchemaAccess) -> list[str]:
     # Event searches read the index table ``agent_events`` instead of copies of its
     # columns in ``view_events``/``view_event_counts``; they get the indexes they need.
+    prefix = access.prefix
     index = SqlIndex(SqlDialect(param="?", prefix=prefix, unbounded_limit=""), events_table="")
     return [
         f"DROP TABLE IF EXISTS {prefix}view_events",
         f"DROP TABLE IF EXISTS {prefix}view_event_counts",
         *index.search_index_statements(),
     ]
+
+
+def _v3_statements(access: SchemaAccess) -> list[str]:
+    # Session and run streams were named by the caller's bare id, sharing one space with
+    # each other and with the ``log:``/``erased:``/``pruned:``/``artifact:`` streams.
+    # Each gets its kind's prefix, found by its events' topics (a stream's events all
+    # belong to one aggregate class). Read models key rows by record id, not stream id,
+    # so none is rebuilt. Payloads need no rewrite: the codec reads the old ones.
+    events = access.events_table
+    return [
+        f"UPDATE {events} SET originator_id = '{prefix}' || originator_id "
+        f"WHERE topic IN ({_topics(aggregate)})"
+        for prefix, aggregate in ((SESSION_PREFIX, SessionAggregate), (RUN_PREFIX, RunAggregate))
+    ]
+
+
+def _topics(aggregate: type[RecordAggregate[Any]]) -> str:
+    names = sorted(
+        vars(value)["TOPIC"]
+        for value in vars(aggregate).values()
+        if isinstance(value, type) and issubclass(value, RecordEvent) and "TOPIC" in vars(value)
+    )
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _v4_positions(cursor: SchemaCursor, access: SchemaAccess) -> None:
+    """Give every stored session and run change the log position it would have had:
+    the highest sequence of its session's log committed before it, by the order of
+    commits (the notification id, which both backends assign in commit order). Marked
+    approximate: a flush stored its record changes just before its events, so they show
+    before those events, and pruned or erased events no longer count."""
+    events, order, p = access.events_table, access.notification_column, access.param
+
+    def position(session_id_sql: str) -> str:
+        return (
+            f"(SELECT COALESCE(MAX(l.originator_version), 0) FROM {events} l "
+            f"WHERE l.originator_id = '{LOG_PREFIX}' || {session_id_sql} "
+            f"AND l.{order} < e.{order})"
+        )
+
+    cursor.execute(
+        f"SELECT e.originator_id, e.originator_version, e.state, "
+        f"{position(f'substr(e.originator_id, {len(SESSION_PREFIX) + 1})')} "
+        f"FROM {events} e WHERE e.topic IN ({_topics(SessionAggregate)})"
+    )
+    rows = list(cursor.fetchall())
+    cursor.execute(
+        f"SELECT e.originator_id, e.originator_version, e.state, {position('r.session_id')} "
+        f"FROM {events} e LEFT JOIN {access.prefix}run_index r "
+        f"ON r.run_id = substr(e.originator_id, {len(RUN_PREFIX) + 1}) "
+        f"WHERE e.topic IN ({_topics(RunAggregate)})"
+    )
+    rows += list(cursor.fetchall())
+    for originator_id, version, state, log_position in rows:
+        # Every stored state is one JSON object (after the exact-int mark, if any):
+        # the two fields go first in it, whatever codec wrote the rest.
+        fields = b'{"log_position":%d,"approximate_position":true,' % int(log_position or 0)
+        cursor.execute(
+            f"UPDATE {events} SET state = {p} "
+            f"WHERE originator_id = {p} AND originator_version = {p}",
+            (bytes(state).replace(b"{", fields, 1), originator_id, version),
+        )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -102,6 +178,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         statements=_v2_statements,
         rebuild=("events",),
+    ),
+    Migration(
+        version=3,
+        name="kind-prefixed-streams",
+        description=(
+            "session and run streams are renamed session:<id> and run:<id>, so no "
+            "caller id reaches a stream of another kind; payloads are written by a "
+            "codec that interprets no caller data (older payloads read as they are)"
+        ),
+        statements=_v3_statements,
+    ),
+    Migration(
+        version=4,
+        name="record-log-positions",
+        description=(
+            "every session and run change records the log position it committed at "
+            "(for replay); changes stored before get one derived from commit order, "
+            "marked approximate"
+        ),
+        statements=lambda access: [],
+        rewrite=_v4_positions,
     ),
 )
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ..domain.aggregates import LOG_PREFIX, log_id
+from ..domain.aggregates import LOG_PREFIX, log_id, run_stream_id, session_stream_id
 from ..ports.batching import chunked, marks
 from ..ports.index import EventQuery, IndexHealth, IndexWrite
 
@@ -152,7 +152,19 @@ class SqlIndex:
         for session_id, sequences in index.prune:
             self._prune(c, session_id, sequences)
         for claim in index.claims:
-            if claim.expected == 0:
+            if claim.expected == claim.new:
+                # A check, not a move: the log position a record change was planned at
+                # (issue 12). Writers are serialised here (SQLite's write lock, the
+                # events-table lock on PostgreSQL), so what this reads is the position
+                # at commit; another writer's append since the plan makes it a conflict.
+                c.execute(
+                    f"SELECT last_sequence FROM {self.sequences} WHERE session_id = {p}",
+                    (claim.session_id,),
+                )
+                row = c.fetchone()
+                if (0 if row is None else int(row["last_sequence"])) != claim.expected:
+                    raise IntegrityError(f"the log of {claim.session_id} moved meanwhile")
+            elif claim.expected == 0:
                 # A concurrent first append makes this a unique violation, which rolls
                 # back the whole save like any other conflict.
                 c.execute(
@@ -208,7 +220,8 @@ class SqlIndex:
     def _erase(self, c: SqlCursor, session_id: str) -> None:
         p = self.p
         c.execute(f"SELECT run_id FROM {self.runs} WHERE session_id = {p}", (session_id,))
-        streams = [session_id, log_id(session_id)] + [row["run_id"] for row in c.fetchall()]
+        runs = [run_stream_id(row["run_id"]) for row in c.fetchall()]
+        streams = [session_stream_id(session_id), log_id(session_id), *runs]
         for chunk in chunked(streams):
             c.execute(
                 f"DELETE FROM {self.events_table} "

@@ -34,7 +34,7 @@ from ..ports.views import ViewStore
 from . import schema
 from .failures import driver_cause, recorder_failure
 from .sql_index import SQLITE, SqlIndex, SqlIndexReads
-from .url_options import Option, parse_options
+from .url_options import COMMON_OPTIONS, Option, common_environment, parse_options
 from .view_store import TrackedViews
 
 #: How often a SQLite long-poll re-checks for appends made by other processes.
@@ -148,6 +148,8 @@ class SQLiteSchema:
     param = "?"
     prefix = ""
     tracking_table = SQLiteViewStore.tracking_table
+    events_table = "stored_events"
+    notification_column = "rowid"
 
     def __init__(self, path: str, lock_timeout: float) -> None:
         self._path = path
@@ -178,15 +180,16 @@ class SQLiteSchema:
 
 class SQLiteBackend:
     """``sqlite:///path.db`` (created with its parent directories) or
-    ``sqlite:///:memory:``. Option: ``lock_timeout`` (seconds SQLite waits for another
-    writer, default 10)."""
+    ``sqlite:///:memory:``. Options: ``lock_timeout`` (seconds SQLite waits for another
+    writer, default 10) and ``max_event_bytes`` (as on every backend)."""
 
-    options: Mapping[str, Option] = {"lock_timeout": Option("10")}
+    options: Mapping[str, Option] = {"lock_timeout": Option("10"), **COMMON_OPTIONS}
     name = "SQLite"
 
     def __init__(self, url: str, options: Mapping[str, Any]) -> None:
         self.url = url
         values = parse_options(url, options, self.options, backend=self.name)
+        self._common = common_environment(values)
         self._lock_timeout = str(int(float(values.get("lock_timeout", "10"))))
         self.poll_interval: float | None = POLL_INTERVAL
         self._db_name = self._database(url)
@@ -214,6 +217,7 @@ class SQLiteBackend:
             "PERSISTENCE_MODULE": f"{__name__}:Factory",
             "SQLITE_DBNAME": self._db_name,
             "SQLITE_LOCK_TIMEOUT": self._lock_timeout,
+            **self._common,
         }
 
     def view_store(self, factory: Any) -> ViewStore:

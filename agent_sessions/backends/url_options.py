@@ -16,6 +16,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..domain.errors import ValidationError
+from ..ports.payload_limit import (
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_EVENT_BYTES_ENV,
+    MAX_MAX_EVENT_BYTES,
+    MIN_MAX_EVENT_BYTES,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +31,30 @@ class Option:
     numeric: bool = True
     #: A count: a whole number (``"4"``, not ``"4.5"``).
     integer: bool = False
+    #: Numeric options: ``""`` is accepted and means "none" (else it is refused).
+    blank: bool = False
     #: The smallest and largest accepted number (numeric options only).
     minimum: float = 0
     maximum: float | None = None
     #: Text options: the whole value must match this pattern.
     pattern: re.Pattern[str] | None = None
+
+
+#: Options every backend takes, ``memory://`` included: the ceiling on one stored event's
+#: encoded payload, in bytes (``ports/payload_limit.py``).
+COMMON_OPTIONS: Mapping[str, Option] = {
+    "max_event_bytes": Option(
+        str(DEFAULT_MAX_EVENT_BYTES),
+        integer=True,
+        minimum=MIN_MAX_EVENT_BYTES,
+        maximum=MAX_MAX_EVENT_BYTES,
+    ),
+}
+
+
+def common_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """The application settings of :data:`COMMON_OPTIONS`, from parsed option values."""
+    return {MAX_EVENT_BYTES_ENV: str(int(float(values["max_event_bytes"])))}
 
 
 def parse_options(
@@ -47,7 +72,7 @@ def parse_options(
     values: dict[str, str] = {}
     for name, option in allowed.items():
         value = given.get(name, query.get(name, option.default))
-        if option.numeric and value != "":
+        if option.numeric and not (option.blank and value == ""):
             _check_number(name, value, option)
         elif not option.numeric:
             _check_text(name, value, option)

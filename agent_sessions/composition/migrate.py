@@ -95,8 +95,10 @@ def _apply(access: SchemaAccess, migration: schema.Migration) -> str:
         current = _locked_version(cursor, access)
         if current >= migration.version:
             return "already applied"
-        for statement in migration.statements(access.prefix):
+        for statement in migration.statements(access):
             cursor.execute(statement)
+        if migration.rewrite is not None:
+            migration.rewrite(cursor, access)
         if migration.rebuild:
             _forget_positions(cursor, access, migration.rebuild)
         schema.record(cursor, access, migration.version, migration.name)

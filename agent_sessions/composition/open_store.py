@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..backends import open_backend
-from ..domain.errors import AgentSessionsError, ValidationError
+from ..backends import open_backend, schema
+from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
+from ..domain.event_redactor import RedactionConfig
+from ..ports.backend import Backend
 from ..store.sessions_app import SessionsApplication
 from .migrate import check_version
 from .store import ArtifactBackend, Store
@@ -26,6 +29,8 @@ def open_store(
     artifacts: str | ArtifactBackend | None = None,
     artifact_options: dict[str, Any] | None = None,
     migrate: bool = False,
+    redaction: RedactionConfig | None = None,
+    create: bool = True,
     **options: Any,
 ) -> Store:
     """Open (creating when needed) the store named by ``url``:
@@ -38,12 +43,15 @@ def open_store(
       current directory.
 
     Options, in the URL's query string or as keyword arguments (an unknown one is
-    ``validation_error`` on every backend): ``lock_timeout`` (seconds; SQLite's busy
+    ``validation_error`` on every backend): ``max_event_bytes`` (every backend: the
+    largest encoded payload of one stored event, default 16 MiB; a larger one is
+    ``validation_error`` and nothing is stored); ``lock_timeout`` (seconds; SQLite's busy
     timeout and PostgreSQL's lock timeout, default 10); PostgreSQL only: ``schema``
     (default ``public``), ``pool_size`` (default 4), ``max_overflow`` (default 4),
     ``connect_timeout`` (seconds, default 5), ``statement_timeout`` (seconds, default
-    none), ``application_name`` (shown in ``pg_stat_activity``, default
-    ``agent-sessions``). ``memory://`` takes none.
+    none), ``write_timeout`` (seconds per statement of a write, default 60),
+    ``idle_in_transaction_timeout`` (whole seconds, default 5), ``application_name``
+    (shown in ``pg_stat_activity``, default ``agent-sessions``).
 
     A store whose schema is older than this code's raises ``migration_required``
     naming the command to run, unless ``migrate=True`` migrates it first; a store from
@@ -54,10 +62,27 @@ def open_store(
     ``"file://relative/root"``), ``"s3://bucket/prefix/"``, or any ``ArtifactStore``
     object; ``artifact_options`` go to the artifact store (for S3: ``endpoint_url``,
     ``region_name``, ``client``, ``multipart_threshold``, ...).
+
+    ``redaction`` (a ``RedactionConfig``) makes the store redact every session, run and
+    event, and artifact metadata, before it is written, whoever writes it; an
+    ``EventPipeline`` or ``SessionManager`` over the store redacts with it too.
+
+    ``create=False`` opens only a store that exists, and creates nothing (no file, no
+    directory, no schema, no table): a missing SQLite file, or a database or PostgreSQL
+    schema without a store in it, is ``not_found`` naming the URL. What read-only tools
+    want (the command line's read commands): a mistyped URL must fail, not leave an
+    empty store behind and report that it holds nothing.
     """
+    if redaction is not None and not isinstance(redaction, RedactionConfig):
+        raise ValidationError("redaction must be a RedactionConfig", details={"field": "redaction"})
     url = url or default_url()
+    if not create:
+        # Before the backend: opening a SQLite URL creates the file's directory.
+        _require_sqlite_file(url)
     backend = open_backend(url, options)
     try:
+        if not create:
+            _require_store(backend)
         check_version(backend, migrate_now=migrate, url=url, options=options)
     except AgentSessionsError:
         raise
@@ -77,10 +102,37 @@ def open_store(
     except Exception as exc:
         raise backend.open_error(exc) from exc
     try:
-        return Store(app, backend, artifact_store=artifact_store)
+        return Store(app, backend, artifact_store=artifact_store, redaction=redaction)
     except BaseException:
         app.close()
         raise
+
+
+def _no_store(url: str) -> NotFoundError:
+    return NotFoundError(
+        f"no store at {url} (nothing was created): check the URL",
+        code=ErrorCode.NOT_FOUND,
+        details={"url": url, "field": "url"},
+    )
+
+
+def _require_sqlite_file(url: str) -> None:
+    if urlsplit(url).scheme.lower() != "sqlite":
+        return
+    from ..backends.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    if path != ":memory:" and not Path(path).expanduser().is_file():
+        raise _no_store(url)
+
+
+def _require_store(backend: Backend) -> None:
+    """A database that exists but holds no store (an empty file, a PostgreSQL schema
+    that is not there or has none of our tables) is missing too. ``memory://`` and
+    ``sqlite:///:memory:`` start empty by definition and are always there."""
+    access = backend.schema()
+    if access is not None and schema.version_of(access.inspect()) is None:
+        raise _no_store(backend.url)
 
 
 def artifact_store_for(url: str, **options: Any) -> ArtifactBackend:

@@ -4,24 +4,38 @@ store, the read models kept from its log, the services over them (``query()``,
 
 Wiring happens here and only here, so no lower layer knows a higher one: the store
 never builds a service, and services receive the store and read models they work on.
+
+A store opened with ``redaction=`` redacts every session, run and event (and artifact
+metadata) in its write methods, before the event-sourced store below sees them: the one
+place every write passes, whoever the caller is.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from ..artifacts.artifact_store import ArtifactStore
 from ..domain.artifact import Artifact
 from ..domain.errors import AgentSessionsError, StorageError, ValidationError
+from ..domain.event import Event
+from ..domain.event_redactor import RedactionConfig
+from ..domain.execution_result import ExecutionResult
+from ..domain.pricing import PricingTable
+from ..domain.record_merge import carry_version
+from ..domain.record_redactor import RecordRedactor, redacted_errors
+from ..domain.run import Run
+from ..domain.session import Session
 from ..ports.backend import Backend
 from ..ports.failures import storage_error
 from ..read_models.catalog import ReadModels
 from ..read_models.engine import ProjectionEngine
 from ..services.artifact_registry import ArtifactRegistry
+from ..services.history import SessionHistory, fork_session
 from ..services.maintenance import Maintenance
 from ..services.query_api import QueryAPI
+from ..services.redacting_store import redacted_record
 from ..store.service import EventSourcedSessionStore
 from ..store.sessions_app import SessionsApplication
 
@@ -41,10 +55,27 @@ def _artifact_failure(operation: str, exc: Exception) -> AgentSessionsError:
     )
 
 
+class _RedactingRegistry(ArtifactRegistry):
+    """The registry of a redacting store: entries are registered with their metadata
+    redacted, whoever registers them (``put_artifact`` or a direct ``register``)."""
+
+    def __init__(
+        self, aggregates: Store, read_models: ReadModels, redactor: RecordRedactor
+    ) -> None:
+        super().__init__(aggregates, read_models)
+        self._redactor = redactor
+
+    def register(self, *, metadata: Any = None, **fields: Any) -> Artifact:
+        if isinstance(metadata, dict):
+            metadata = self._redactor.redact_json(metadata)
+        return super().register(metadata=metadata, **fields)
+
+
 class Store(EventSourcedSessionStore):
     """A store opened by :func:`agent_sessions.open_store`. Thread-safe; a context
     manager. A failing artifact store yields ``storage_error`` for artifact calls only:
-    session operations keep working."""
+    session operations keep working. With ``redaction`` every write is redacted first
+    (see the module docstring)."""
 
     def __init__(
         self,
@@ -52,6 +83,7 @@ class Store(EventSourcedSessionStore):
         backend: Backend,
         *,
         artifact_store: ArtifactBackend | None = None,
+        redaction: RedactionConfig | None = None,
     ) -> None:
         super().__init__(
             app,
@@ -65,6 +97,50 @@ class Store(EventSourcedSessionStore):
         self._read_models: ReadModels | None = None
         self._projections_lock = threading.Lock()
         self._registry: ArtifactRegistry | None = None
+        self._redactor = (
+            RecordRedactor(redaction) if redaction is not None and redaction.enabled else None
+        )
+
+    # redaction ------------------------------------------------------------------------
+
+    @property
+    def redaction(self) -> RedactionConfig | None:
+        """The redaction every write goes through (``None``: none). An
+        ``EventPipeline`` or ``SessionManager`` over this store uses it too."""
+        return None if self._redactor is None else self._redactor.config
+
+    def _redacted(self, record: Any) -> Any:
+        return record if self._redactor is None else redacted_record(self._redactor, record)
+
+    def save_session(self, session: Session) -> None:
+        with redacted_errors(self._redactor):
+            saved = self._redacted(session)
+            super().save_session(saved)
+            carry_version(saved, session)
+
+    def save_run(self, run: Run) -> None:
+        with redacted_errors(self._redactor):
+            saved = self._redacted(run)
+            super().save_run(saved)
+            carry_version(saved, run)
+
+    def append_events(self, events: Sequence[Event]) -> list[Event]:
+        """Also the path of ``append_event`` and ``append_event_with_sequence``."""
+        with redacted_errors(self._redactor):
+            if self._redactor is not None and isinstance(events, (list, tuple)):
+                events = [self._redacted(event) for event in events]
+            return super().append_events(events)
+
+    def flush(self, result: ExecutionResult) -> None:
+        with redacted_errors(self._redactor):
+            if self._redactor is None:
+                super().flush(result)
+                return
+            original = ExecutionResult.coerce(result)
+            saved = self._redactor.redact_result(original)[0]
+            super().flush(saved)
+            carry_version(saved.session, original.session)
+            carry_version(saved.run, original.run)
 
     # read models and services ----------------------------------------------------------
 
@@ -92,6 +168,43 @@ class Store(EventSourcedSessionStore):
     def projections(self) -> ProjectionEngine:
         """The projection engine of this store, with the built-in views registered."""
         return self.read_models.engine
+
+    def history(
+        self,
+        session_id: str,
+        *,
+        include_deleted: bool = False,
+        pricing: PricingTable | Mapping[str, Any] | None = None,
+    ) -> SessionHistory:
+        """The session's history, to replay as it was at any point (``at``, ``until``,
+        ``steps``, ``diff``; ``services/history.py``). ``pricing`` prices runs that
+        recorded no cost (default: the built-in table)."""
+        return SessionHistory(
+            self,
+            session_id,
+            include_deleted=include_deleted,
+            pricing=None if pricing is None else PricingTable.coerce(pricing),
+        )
+
+    def fork(
+        self,
+        source_session_id: str,
+        /,
+        at: int,
+        *,
+        session_id: str | None = None,
+        include_deleted: bool = False,
+    ) -> Session:
+        """A new session (a child of the source) holding copies of the source's events
+        up to ``at`` and its runs as they were then, to re-run an agent from that point.
+        ``session_id`` names the new session (default: a new id)."""
+        return fork_session(
+            self,
+            source_session_id,
+            at,
+            new_session_id=session_id,
+            include_deleted=include_deleted,
+        )
 
     def query(self) -> QueryAPI:
         """Cross-session queries over this store's read models (``QueryAPI``)."""
@@ -121,7 +234,10 @@ class Store(EventSourcedSessionStore):
     def registry(self) -> ArtifactRegistry:
         """The artifact registry: one stream per key, read through the artifacts view."""
         if self._registry is None:
-            self._registry = ArtifactRegistry(self, self.read_models)
+            if self._redactor is None:
+                self._registry = ArtifactRegistry(self, self.read_models)
+            else:
+                self._registry = _RedactingRegistry(self, self.read_models, self._redactor)
         return self._registry
 
     def _blobs(self, operation: str, call: Callable[[ArtifactBackend], _T]) -> _T:
@@ -149,7 +265,10 @@ class Store(EventSourcedSessionStore):
     ) -> Artifact:
         """Store the bytes, then register them with the size and checksum the artifact
         store computed. If registering fails the blob stays (an overwrite-safe put by
-        key) and a retry registers it; the reverse order could register missing bytes."""
+        key) and a retry registers it; the reverse order could register missing bytes.
+        With redaction on, ``metadata`` is redacted (the blob's bytes are not)."""
+        if self._redactor is not None and isinstance(metadata, dict):
+            metadata = self._redactor.redact_json(metadata)
         blob = self._blobs(
             "put_artifact",
             lambda blobs: blobs.put(key, data, content_type=content_type, metadata=metadata),

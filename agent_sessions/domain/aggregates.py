@@ -3,8 +3,8 @@
 Every stream lives in one stored-events table (``docs/architecture.md``, "Streams", lists
 them with their events):
 
-* ``SessionAggregate`` (originator id = the session id) and ``RunAggregate`` (the run
-  id): small, replayed on read. The port is state-based, so a save *diffs* the given
+* ``SessionAggregate`` (originator id ``session:<session id>``) and ``RunAggregate``
+  (``run:<run id>``): small, replayed on read. The port is state-based, so a save *diffs* the given
   record against the aggregate and triggers one event per kind of change; saving an
   unchanged record triggers nothing and the stream reads as a history of real changes.
 * the session log (originator id ``log:<session id>``): one ``AgentEventRecorded`` per
@@ -16,15 +16,18 @@ them with their events):
 * artifact entries (``artifact:<key>``): one ``ArtifactAggregate`` per key, which is what
   keeps keys unique across processes.
 
-Every persisted class carries an explicit ``TOPIC`` so that moving code never breaks
-replay of stored events.
+Every stream id starts with its kind and a colon, and caller ids only ever follow it:
+no id a caller chooses (``log:x``, another record's id) can reach a stream of another
+kind. Every persisted class carries an explicit ``TOPIC`` so that moving code never
+breaks replay of stored events.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -42,15 +45,33 @@ from .event_types import EventType
 from .run import Run
 from .session import Session
 
+SESSION_PREFIX = "session:"
+RUN_PREFIX = "run:"
 LOG_PREFIX = "log:"
 TOMBSTONE_PREFIX = "erased:"
 PRUNED_PREFIX = "pruned:"
+ARTIFACT_PREFIX = "artifact:"
 
 _Record = TypeVar("_Record", Session, Run, Artifact)
 
 
 def _as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def session_stream_id(session_id: str) -> str:
+    """The originator id of a session aggregate."""
+    return SESSION_PREFIX + session_id
+
+
+def run_stream_id(run_id: str) -> str:
+    """The originator id of a run aggregate."""
+    return RUN_PREFIX + run_id
+
+
+def stream_key(originator_id: str) -> str:
+    """The caller's id (session, run, artifact key...) inside a stream id."""
+    return originator_id.partition(":")[2]
 
 
 def log_id(session_id: str) -> str:
@@ -77,6 +98,15 @@ class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     originator_id: str
     originator_version: int
     timestamp: datetime
+    #: Where the session's log stood when this change committed (issue 12): a replay
+    #: shows the change from that event on, ``0`` meaning before the first event. A
+    #: change committed with events (``flush``) has the last of them. ``None`` for
+    #: artifact entries, which belong to no log.
+    log_position: int | None = field(default=None, kw_only=True)
+    #: Set on changes stored before positions were recorded: migration 4 derived their
+    #: position from the order of commits, which puts a flush's record changes before
+    #: its events.
+    approximate_position: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -119,8 +149,17 @@ class RecordAggregate(BaseAggregate[str], Generic[_Record]):
         # State is set by the created event's ``apply``.
         pass
 
-    def revise(self, new: _Record) -> None:
-        """Trigger one event per kind of difference between ``new`` and the current record."""
+    def read(self) -> _Record:
+        """The current record, carrying the stream version it was read at (the one
+        :mod:`~agent_sessions.domain.record_merge` needs for a save from it)."""
+        record = copy.copy(self.record)
+        if hasattr(record, "version"):
+            object.__setattr__(record, "version", self.version)
+        return record
+
+    def revise(self, new: _Record, *, log_position: int | None = None) -> None:
+        """Trigger one event per kind of difference between ``new`` and the current
+        record, each recording ``log_position``."""
         old_map = self.record.to_dict()
         new_map = new.to_dict()
         # Compared as JSON: Python's True == 1 == 1.0 would hide a real change of value.
@@ -131,7 +170,7 @@ class RecordAggregate(BaseAggregate[str], Generic[_Record]):
         }
         changed.pop("id", None)
         for event_class, fields in self.planned_events(changed):
-            self.trigger_event(event_class, changes=fields)
+            self.trigger_event(event_class, changes=fields, log_position=log_position)
 
     def planned_events(
         self, changed: Mapping[str, Any]
@@ -170,8 +209,13 @@ class SessionAggregate(RecordAggregate[Session]):
     revised_event = Revised
 
     @classmethod
-    def start(cls, session: Session) -> SessionAggregate:
-        return cls._create(cls.Created, id=session.id, record=session.to_dict())
+    def start(cls, session: Session, *, log_position: int | None = None) -> SessionAggregate:
+        return cls._create(
+            cls.Created,
+            id=session_stream_id(session.id),
+            record=session.to_dict(),
+            log_position=log_position,
+        )
 
     def planned_events(
         self, changed: Mapping[str, Any]
@@ -236,13 +280,15 @@ class RunAggregate(RecordAggregate[Run]):
     )
 
     @classmethod
-    def start(cls, run: Run) -> RunAggregate:
-        return cls._create(cls.Created, id=run.id, record=run.to_dict())
+    def start(cls, run: Run, *, log_position: int | None = None) -> RunAggregate:
+        return cls._create(
+            cls.Created, id=run_stream_id(run.id), record=run.to_dict(), log_position=log_position
+        )
 
 
 def artifact_stream_id(key: str) -> str:
     """One stream per artifact key: the stream id is what keeps keys unique."""
-    return "artifact:" + key
+    return ARTIFACT_PREFIX + key
 
 
 class ArtifactAggregate(RecordAggregate[Artifact]):

@@ -46,8 +46,11 @@ class Artifact:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name in ("id", "key", "checksum_sha256", "storage_backend", "storage_ref"):
+        for name in ("id", "key", "checksum_sha256", "storage_backend"):
             set_(self, name, required_string(getattr(self, name), name))
+        # Where an artifact store put the bytes (a file URI under its root, an S3 URL
+        # with bucket and prefix): no index holds it, and its length is the store's.
+        set_(self, "storage_ref", required_string(self.storage_ref, "storage_ref", max_bytes=None))
         set_(self, "byte_size", checked_int(self.byte_size, "byte_size"))
         for name in ("session_id", "run_id", "content_type"):
             set_(self, name, optional_string(getattr(self, name), name))

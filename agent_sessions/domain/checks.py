@@ -115,7 +115,7 @@ def _shown(value: object) -> str:
         value = value[:100]
     try:
         return repr(value)[:100]
-    except ValueError:  # a container holding such an int
+    except (ValueError, RecursionError):  # a container holding such an int, or nested deep
         return f"<{type(value).__name__}>"
 
 

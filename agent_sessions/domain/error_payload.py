@@ -33,14 +33,22 @@ def truncate_error_text(
     max_lines: int = ERROR_TEXT_MAX_LINES,
 ) -> tuple[str, bool]:
     """The first ``max_lines`` lines, then at most ``max_bytes`` of UTF-8 (never cutting
-    a character in half); and whether anything was cut."""
+    a character in half); and whether anything was cut.
+
+    A byte cut inside a word drops the rest of that word too (back to the last
+    whitespace, when there is one): half a token is not recognisable as a secret by
+    redaction, which runs later, yet is still most of one."""
     lines = text.splitlines(keepends=True)
     truncated = len(lines) > max_lines
     if truncated:
         text = "".join(lines[:max_lines])
     encoded = text.encode("utf-8")
     if len(encoded) > max_bytes:
-        text = encoded[:max_bytes].decode("utf-8", errors="ignore")
+        head = encoded[:max_bytes].decode("utf-8", errors="ignore")
+        if head and not head[-1].isspace() and not text[len(head)].isspace():
+            cut = max(head.rfind(space) for space in (" ", "\n", "\t", "\r"))
+            head = head[: cut + 1] if cut >= 0 else head
+        text = head
         truncated = True
     return text, truncated
 

@@ -61,6 +61,9 @@ class ErrorCode(StrEnum):
     MAX_RUNS_EXCEEDED = "max_runs_exceeded"
     CAPABILITY_NOT_SUPPORTED = "capability_not_supported"
     INVALID_OPERATION = "invalid_operation"
+    #: A save from a stale read changed a field another writer changed since (issue
+    #: 11, class 4). Not retryable as it is: re-read, re-apply the change, save again.
+    CONCURRENCY_CONFLICT = "concurrency_conflict"
     # tool
     TOOL_ERROR = "tool_error"
     TOOL_NOT_FOUND = "tool_not_found"
@@ -128,6 +131,7 @@ _CATEGORIES: dict[str, tuple[ErrorCode, ...]] = {
         ErrorCode.UNKNOWN_ERROR,
     ),
     "concurrency": (
+        ErrorCode.CONCURRENCY_CONFLICT,
         ErrorCode.MAX_SESSIONS_EXCEEDED,
         ErrorCode.MAX_RUNS_EXCEEDED,
         ErrorCode.CAPABILITY_NOT_SUPPORTED,

@@ -113,7 +113,7 @@ class RetentionPolicy:
         if unknown:
             raise ValidationError(
                 f"unknown retention option: {', '.join(unknown)}",
-                details={"unknown": unknown, "known": sorted(known)},
+                details={"field": unknown[0], "unknown": unknown, "known": sorted(known)},
             )
         return cls(**options)
 
@@ -144,8 +144,11 @@ class RetentionPolicy:
             return "archive_store", "archive_store must have a put(key, data) method"
         if not _values_of(self.exempt_statuses, SessionStatus):
             return "exempt_statuses", "exempt_statuses must be a list of session statuses"
-        if isinstance(self.exempt_tags, str) or not all(
-            isinstance(tag, str) for tag in self.exempt_tags
+        tags = self.exempt_tags
+        if (
+            not isinstance(tags, Sequence)
+            or isinstance(tags, str)
+            or not all(isinstance(tag, str) for tag in tags)
         ):
             return "exempt_tags", "exempt_tags must be a list of strings"
         if not _values_of(self.prune_event_types_first, EventType):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from .checks import FLOAT_MAX, checked_int, checked_number, is_number, is_within
+from .checks import FLOAT_MAX, checked_int, checked_number, is_number, is_within, optional_int
 from .errors import ValidationError
 from .serialization import (
     json_map,
@@ -83,9 +83,16 @@ class Run:
     provider: str | None = None
     provider_metadata: dict[str, Any] = field(default_factory=dict)
     cost_usd: float | None = None
+    #: The version of the run's stream this record was read at: set by the store on
+    #: the records it returns and on the records it saves; ``None`` for a record that
+    #: never met a store. A save from an older version is merged with what changed
+    #: since, or refused as ``concurrency_conflict`` (``docs/decisions.md``). Not part of
+    #: equality or of ``to_dict``: it says where the record came from, not what it is.
+    version: int | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "version", optional_int(self.version, "version"))
         set_(self, "id", required_string(self.id, "id"))
         set_(self, "session_id", required_string(self.session_id, "session_id"))
         set_(self, "status", coerce_status(RunStatus, self.status))

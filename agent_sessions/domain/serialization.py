@@ -24,6 +24,12 @@ MAX_DEPTH = 64
 #: kept exactly (they are not limited to 64 bits: they never reach an integer column).
 MAX_INT_DIGITS = 4300
 _INT_LIMIT = 10**MAX_INT_DIGITS
+#: The longest text, in UTF-8 bytes, of a record field that may reach an index column
+#: (ids, ``agent_id``, ``provider``, tags...), the bound artifact keys have too.
+#: PostgreSQL refuses an index entry over about 2.7 kB, and one index holds two such
+#: fields (a session id and a run id); SQLite stores any length. Refused here, alike on
+#: every backend, rather than stored by one and refused by the other (issue 11, class 9).
+MAX_FIELD_BYTES = 1024
 
 
 def new_id(prefix: str) -> str:
@@ -46,15 +52,26 @@ def storable_text(text: str, field: str) -> str:
     return text
 
 
-def field_text(text: str, field: str) -> str:
+def field_text(text: str, field: str, *, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
     """Text for a record field that may reach an index or view column (ids, agent,
-    status, provider, model, type, tags...): :func:`storable_text`, and no NUL, which
-    PostgreSQL text columns cannot hold. Refused here, the same on every backend, rather
-    than stored by two and refused by the third. Inside JSON values NUL is kept: every
-    backend stores it in the payload and returns it unchanged."""
+    status, provider, model, type, tags...): :func:`storable_text`, no NUL, which
+    PostgreSQL text columns cannot hold, and at most ``max_bytes`` bytes in UTF-8
+    (:data:`MAX_FIELD_BYTES`; ``None`` for a field no index holds). Refused here, the
+    same on every backend, rather than stored by two and refused by the third. Inside
+    JSON values NUL is kept: every backend stores it in the payload and returns it
+    unchanged."""
     if "\x00" in text:
         raise ValidationError(f"{field} contains a NUL character", details={"field": field})
-    return storable_text(text, field)
+    storable_text(text, field)
+    # Four bytes per character at most: only a text that might be too long is encoded.
+    if max_bytes is not None and len(text) * 4 > max_bytes:
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise ValidationError(
+                f"{field} is longer than {max_bytes} bytes in UTF-8",
+                details={"field": field, "max_bytes": max_bytes, "byte_length": size},
+            )
+    return text
 
 
 def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
@@ -118,18 +135,18 @@ def optional_json_map(value: Any, field: str) -> dict[str, Any] | None:
     return json_map(value, field)
 
 
-def present_string(value: Any, field: str) -> str:
+def present_string(value: Any, field: str, *, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
     """A string, possibly empty: missing is "required", anything else "must be a string"."""
     if value is None:
         raise ValidationError(f"{field} is required", details={"field": field})
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", details={"field": field})
-    return field_text(value, field)
+    return field_text(value, field, max_bytes=max_bytes)
 
 
-def required_string(value: Any, field: str) -> str:
+def required_string(value: Any, field: str, *, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
     """A non-empty string, each fault with its own message (records name their fields)."""
-    text = present_string(value, field)
+    text = present_string(value, field, max_bytes=max_bytes)
     if text == "":
         raise ValidationError(f"{field} cannot be empty", details={"field": field})
     return text

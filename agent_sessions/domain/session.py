@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
+from .checks import optional_int
 from .errors import ValidationError
 from .serialization import (
     field_text,
@@ -57,9 +58,16 @@ class Session:
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)
     deleted_at: datetime | None = None
+    #: The version of the session's stream this record was read at: set by the store on
+    #: the records it returns and on the records it saves; ``None`` for a record that
+    #: never met a store. A save from an older version is merged with what changed
+    #: since, or refused as ``concurrency_conflict`` (``docs/decisions.md``). Not part of
+    #: equality or of ``to_dict``: it says where the record came from, not what it is.
+    version: int | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "version", optional_int(self.version, "version"))
         set_(self, "id", required_string(self.id, "id"))
         set_(self, "agent_id", required_string(self.agent_id, "agent_id"))
         set_(self, "status", coerce_status(SessionStatus, self.status))

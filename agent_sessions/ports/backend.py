@@ -52,6 +52,10 @@ class SchemaAccess(Protocol):
     prefix: str
     #: The projection tracking table, as statements name it.
     tracking_table: str
+    #: The stored-events table of the store's application, as statements name it.
+    events_table: str
+    #: The column of the stored-events table that orders commits (notification ids).
+    notification_column: str
 
     def inspect(self) -> SchemaState | None:
         """The tables present and the recorded version, without writing anything;

@@ -22,8 +22,9 @@ class Failure(Enum):
     #: The server or the connection went away: retry a few times, then
     #: ``storage_connection_failed``.
     CONNECTION = "connection"
-    #: A statement or lock timeout fired: ``storage_error`` at once, since repeating the
-    #: statement would only wait again.
+    #: A statement or lock timeout fired: ``timeout`` at once, not retried here, since
+    #: repeating the statement at once would only wait again; the code is retryable,
+    #: so a caller may try again later, when the lock holder is gone.
     TIMEOUT = "timeout"
     #: Any other driver failure: ``storage_error``.
     OTHER = "other"
@@ -51,5 +52,9 @@ def storage_error(exc: BaseException, operation: str, kind: Failure | None) -> A
             f"{operation} failed: the storage connection is unavailable",
             code=ErrorCode.STORAGE_CONNECTION_FAILED,
             details=details,
+        )
+    if kind is Failure.TIMEOUT:
+        return StorageError(
+            f"{operation} timed out: {str(cause).strip()}", code=ErrorCode.TIMEOUT, details=details
         )
     return StorageError(f"{operation} failed: {str(cause).strip()}", details=details)

@@ -99,7 +99,9 @@ class RunRow:
 @dataclass(frozen=True, slots=True)
 class SequenceClaim:
     """Move a session's counter from ``expected`` to ``new``; fails (as an integrity
-    error, rolling back the whole save) when another writer moved it first."""
+    error, rolling back the whole save) when another writer moved it first. With
+    ``new == expected`` it only checks that the counter is still there: the position a
+    record change records (``RecordEvent.log_position``) is then the one at commit."""
 
     session_id: str
     expected: int

@@ -46,6 +46,13 @@ class ViewStore(Protocol):
 
     def position(self, name: str) -> int: ...
 
+    def claim_position(self, cursor: ViewCursor, name: str, position: int) -> None:
+        """Hold ``name``'s position for ``cursor``'s transaction, after checking that it
+        is still ``position``; a conflict when another runner has moved it. The first
+        statement of a batch's transaction: runners of one projection then take turns
+        instead of applying the same events twice."""
+        ...
+
     def record_position(self, cursor: ViewCursor, name: str, notification_id: int) -> None: ...
 
     def forget_position(self, cursor: ViewCursor, name: str) -> None: ...

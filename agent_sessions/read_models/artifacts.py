@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.aggregates import ArtifactAggregate, RecordChanged, RecordCreated
+from ..domain.aggregates import ArtifactAggregate, RecordChanged, RecordCreated, stream_key
 from ..domain.artifact import Artifact
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
@@ -38,7 +38,7 @@ class ArtifactsView(Projection):
     )
 
     def apply(self, view: ViewCursor, event: Any) -> None:
-        key = event.originator_id.removeprefix("artifact:")
+        key = stream_key(event.originator_id)
         if isinstance(event, ArtifactAggregate.Forgotten):
             view.execute("UPDATE view_artifacts SET forgotten = 1 WHERE key = ?", (key,))
         elif isinstance(event, RecordCreated):

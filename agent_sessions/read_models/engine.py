@@ -2,9 +2,11 @@
 
 Each batch — up to ``batch_size`` notifications after the projection's tracked position
 — is applied and its new position recorded in one transaction. A crash loses at most
-the batch in flight, which is replayed on restart; a batch that another runner already
-applied fails the tracking upsert (the position must move forward) and rolls back whole,
-and is retried from the winner's position (``ports.retry``).
+the batch in flight, which is replayed on restart. A batch's transaction first claims
+the position it started from (``ViewStore.claim_position``): when another runner has
+moved it meanwhile (it applied some of the same events, perhaps a shorter batch), the
+claim is a conflict, the batch rolls back before writing anything and is retried from
+the winner's position (``ports.retry``); while a batch runs, other runners' claims wait.
 
 Positions are compared with "greater than", never "+1": PostgreSQL notification ids
 come from a sequence and have gaps after rollbacks.
@@ -56,6 +58,9 @@ _REFUSED_SQLSTATE_CLASSES = ("22", "23", "42")
 _REFUSED_DBAPI_ERRORS = frozenset(
     {"DataError", "IntegrityError", "ProgrammingError", "NotSupportedError"}
 )
+#: Attempts at creating a projection's tables when the statements are refused: enough
+#: for losing the race to create them to the process that won it.
+_CREATION_ATTEMPTS = 3
 #: Long enough for any message of ours; a projection's own exception text is cut here.
 _MAX_ERROR_TEXT = 500
 
@@ -168,9 +173,25 @@ class ProjectionEngine:
                 projection.create(cursor)
             return reshaped
 
+        def prepare_after_creation_races() -> bool:
+            # Processes using a new store's views for the first time at the same moment
+            # all create the same tables: PostgreSQL refuses the losers' ``CREATE ...
+            # IF NOT EXISTS`` (a duplicate type or table) once the winner commits, and
+            # creating again then finds the tables. A statement refused for another
+            # reason is refused again, and that error is raised.
+            for _ in range(_CREATION_ATTEMPTS - 1):
+                try:
+                    return prepare()
+                except Exception as exc:
+                    if not _refused_statement(exc):
+                        raise
+            return prepare()
+
         # Retried like every other write: processes opening one store at once (a
         # migration and its workers) contend for these few rows.
-        reshaped = self._retry.run(f"projection {name}", prepare, self.views.classify)
+        reshaped = self._retry.run(
+            f"projection {name}", prepare_after_creation_races, self.views.classify
+        )
         self._projections[name] = projection
         self._locks.setdefault(name, threading.Lock())
         if reshaped:
@@ -315,6 +336,7 @@ class ProjectionEngine:
         last = notifications[-1].id if full else stop
         try:
             with self.views.transaction(commit=True) as cursor:
+                self.views.claim_position(cursor, projection.name, position)
                 self._apply_all(cursor, projection, notifications)
                 self.views.record_position(cursor, projection.name, last)
         except _Unappliable as exc:
@@ -383,6 +405,7 @@ class ProjectionEngine:
         )
         try:
             with self.views.transaction(commit=True) as cursor:
+                self.views.claim_position(cursor, projection.name, position)
                 self._apply_all(cursor, projection, applied)
                 if applied:
                     self.views.record_position(cursor, projection.name, failure.position)

@@ -19,8 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.aggregates import RecordChanged, RecordCreated, RunAggregate, SessionErased
+from ..domain.aggregates import (
+    RecordChanged,
+    RecordCreated,
+    RunAggregate,
+    SessionErased,
+    stream_key,
+)
+from ..domain.errors import ValidationError
 from ..domain.run import Run
+from ..domain.serialization import field_text
 from ..domain.token_usage import TOKEN_KEYS, token_count
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
@@ -110,8 +118,9 @@ class DailyTotals:
 class RunsView(Projection):
     name = "runs"
     #: 2: records checked on apply, the rollup's sums ``NUMERIC`` (they may outgrow 64
-    #: bits); a view of shape 1 is rebuilt from the log when registered.
-    version = 2
+    #: bits); 3: a model name no index can hold counts as unknown (``_model``). A view
+    #: of an older shape is rebuilt from the log when registered.
+    version = 3
     topics = topics_of(
         RunAggregate.Created,
         RunAggregate.StatusChanged,
@@ -146,11 +155,12 @@ class RunsView(Projection):
             for run_id in event.run_ids:
                 self._replace(view, run_id, None)
         elif isinstance(event, RecordCreated):
-            self._replace(view, event.originator_id, _checked(event.record))
+            self._replace(view, stream_key(event.originator_id), _checked(event.record))
         elif isinstance(event, RecordChanged):
-            old = self._record(view, event.originator_id)
+            run_id = stream_key(event.originator_id)
+            old = self._record(view, run_id)
             if old is not None:
-                self._replace(view, event.originator_id, _checked({**old, **event.changes}))
+                self._replace(view, run_id, _checked({**old, **event.changes}))
 
     @staticmethod
     def _record(view: ViewCursor, run_id: str) -> dict[str, Any] | None:
@@ -332,8 +342,17 @@ def _checked(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model(record: dict[str, Any]) -> str | None:
+    """The run's model, from its provider metadata (a JSON value the caller chose):
+    text that no index column can hold (a NUL, which PostgreSQL's text refuses, or more
+    than ``MAX_FIELD_BYTES``, past its index entries) names no model and counts as
+    unknown, alike on every backend, rather than stopping the view at that run."""
     model = (record.get("provider_metadata") or {}).get("model")
-    return model if isinstance(model, str) else None
+    if not isinstance(model, str):
+        return None
+    try:
+        return field_text(model, "model")
+    except ValidationError:
+        return None
 
 
 __all__ = [

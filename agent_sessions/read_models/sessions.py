@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain.aggregates import RecordChanged, RecordCreated, SessionAggregate, SessionErased
+from ..domain.aggregates import (
+    RecordChanged,
+    RecordCreated,
+    SessionAggregate,
+    SessionErased,
+    stream_key,
+)
 from ..domain.session import Session
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
@@ -74,7 +80,8 @@ class SessionsView(Projection):
             self._write(view, event.record)
         elif isinstance(event, RecordChanged):
             row = view.execute(
-                "SELECT record FROM view_sessions WHERE session_id = ?", (event.originator_id,)
+                "SELECT record FROM view_sessions WHERE session_id = ?",
+                (stream_key(event.originator_id),),
             ).fetchone()
             if row is not None:
                 self._write(view, {**loads(row["record"]), **event.changes})

@@ -3,6 +3,9 @@
 Each key is one stream (``artifact:<key>``), which is what keeps keys unique across
 processes; registering a key again revises its entry (the blob was overwritten).
 Reads go through the ``artifacts`` read model, caught up first (read-your-writes).
+Their arguments are checked first, as every query's are (``query_input.py``): a key or
+session id that no backend can bind is ``validation_error`` naming it, never a driver
+error (a list bound as a key) or an overflow (a limit beyond 64 bits).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import Any, Protocol, TypeVar
 
 from ..domain.aggregates import ArtifactAggregate, artifact_stream_id
 from ..domain.artifact import Artifact, new_artifact_id
+from ..domain.checks import optional_int
 from ..domain.serialization import required_string
 from ..domain.timestamps import utc_now
 from ..ports.aggregates import AggregateSaver
 from ..ports.views import ViewCursor
 from ..read_models.catalog import ReadModels
+from . import query_input as check
 
 _T = TypeVar("_T")
 
@@ -128,6 +133,8 @@ class ArtifactRegistry:
         self._change(key, lambda a: a.forget())
 
     def _change(self, key: str, act: Callable[[ArtifactAggregate], None]) -> None:
+        key = check.identifier(key, "key")
+
         def change(aggregate: ArtifactAggregate | None) -> ArtifactAggregate | None:
             if aggregate is not None:
                 act(aggregate)
@@ -140,16 +147,20 @@ class ArtifactRegistry:
     # reads ----------------------------------------------------------------------------
 
     def get_by_key(self, key: str) -> Artifact | None:
+        key = check.identifier(key, "key")
         view = self._read_models.artifacts
         return self._read(lambda cursor: view.live(cursor, key))
 
     def list_by_session(self, session_id: str, *, include_deleted: bool = False) -> list[Artifact]:
+        session_id = check.identifier(session_id, "session_id")
+        include_deleted = check.flag(include_deleted, "include_deleted")
         view = self._read_models.artifacts
         return self._read(
             lambda cursor: view.of_session(cursor, session_id, include_deleted=include_deleted)
         )
 
     def stats(self, *, session_id: str | None = None) -> ArtifactStats:
+        session_id = check.optional_text(session_id, "session_id")
         view = self._read_models.artifacts
         # An empty session id, like none, means the whole registry.
         count, total = self._read(lambda cursor: view.stats(cursor, session_id or None))
@@ -158,6 +169,7 @@ class ArtifactRegistry:
     def orphans(self, *, limit: int | None = None) -> list[Artifact]:
         """Entries whose session no longer exists (rows with a session id and no
         session row)."""
+        limit = optional_int(limit, "limit", minimum=1)
         view = self._read_models.artifacts
         return self._read(lambda cursor: view.orphans(cursor, limit), also=("sessions",))
 

@@ -3,6 +3,10 @@
 The pure steps live in the domain (``EventBuilder``, ``EventRedactor``,
 ``EventValidator``); this module adds the store call, and the guard that keeps a
 misbehaving store from leaking anything but our own error family.
+
+Redaction comes before validation, so shape warnings (which quote values) are computed
+from redacted text; and every error leaving a redacting pipeline is redacted too, so a
+refusal that quotes a value puts no secret in a log.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any, TypeVar
 from ..domain.errors import AgentSessionsError, ErrorCode, StorageError, ValidationError
 from ..domain.event import Event
 from ..domain.event_builder import EventBuilder, EventContext, RawEvent
-from ..domain.event_redactor import EventRedactor, RedactionConfig
+from ..domain.event_redactor import RedactionConfig
 from ..domain.event_validator import WARNINGS_KEY, EventValidator
+from ..domain.record_redactor import RecordRedactor, redacted_errors
 from ..ports.session_store import SessionStore
 
 _log = logging.getLogger(__name__)
@@ -52,8 +57,9 @@ def _batch_item_error(index: int, exc: AgentSessionsError) -> ValidationError:
 class EventPipeline:
     """Turns raw events into persisted ones for one store.
 
-    ``redaction`` is the default for every event (``None``: no redaction); a context's
-    own ``redaction`` overrides it.
+    ``redaction`` is the default for every event; ``None`` takes the store's own
+    (``open_store(url, redaction=...)``, ``RedactingStore``), else no redaction. A
+    context's own ``redaction`` overrides it.
     """
 
     def __init__(
@@ -67,7 +73,9 @@ class EventPipeline:
         self._store = store
         self._validator = validator if validator is not None else EventValidator()
         self._builder = builder if builder is not None else EventBuilder(validator=self._validator)
-        self._redactor = None if redaction is None else EventRedactor(redaction)
+        if redaction is None:
+            redaction = store_redaction(store)
+        self._redactor = None if redaction is None else RecordRedactor(redaction)
 
     @property
     def store(self) -> SessionStore:
@@ -76,20 +84,24 @@ class EventPipeline:
     def prepare(self, raw: RawEvent, context: ContextLike) -> Event:
         """Build, redact and validate without writing: the event exactly as it would be
         stored, minus its sequence number."""
-        ctx = EventContext.coerce(context)
-        event = self._builder.build(raw, ctx)
-        redactor = self._redactor if ctx.redaction is None else EventRedactor(ctx.redaction)
-        if redactor is not None:
-            event, report = redactor.redact(event)
-            if report.count:
-                _log.info(
-                    "redacted %d secret(s) from %s event of session %s: %s",
-                    report.count,
-                    event.type.value,
-                    event.session_id,
-                    report.categories,
-                )
-        return self._validator.validate(event)
+        redactor = self._redactor
+        with redacted_errors(redactor):
+            ctx = EventContext.coerce(context)
+            if ctx.redaction is not None:
+                redactor = RecordRedactor(ctx.redaction)
+        with redacted_errors(redactor):
+            event = self._builder.build(raw, ctx)
+            if redactor is not None:
+                event, report = redactor.redact(event)
+                if report.count:
+                    _log.info(
+                        "redacted %d secret(s) from %s event of session %s: %s",
+                        report.count,
+                        event.type.value,
+                        event.session_id,
+                        report.categories,
+                    )
+            return self._validator.validate(event)
 
     def prepare_batch(self, items: Sequence[RawEvent], context: ContextLike) -> list[Event]:
         """Every item prepared, or the first refusal, naming the item's ``index``."""
@@ -129,6 +141,14 @@ class EventPipeline:
         with one ``append_events``."""
         if not events:
             return []
+        with redacted_errors(self._redactor):
+            stored = self._persist(events)
+        for item in stored:
+            if warnings := item.metadata.get(WARNINGS_KEY):
+                _log.debug("stored %s with shape warnings: %s", item.id, warnings)
+        return stored
+
+    def _persist(self, events: Sequence[Event]) -> list[Event]:
         if len(events) == 1:
             event = events[0]
             stored = [
@@ -139,7 +159,11 @@ class EventPipeline:
             ]
         else:
             stored = guard_store_call("append_events", lambda: self._store.append_events(events))
-        for item in stored:
-            if warnings := item.metadata.get(WARNINGS_KEY):
-                _log.debug("stored %s with shape warnings: %s", item.id, warnings)
         return stored
+
+
+def store_redaction(store: object) -> RedactionConfig | None:
+    """The redaction a store applies to everything written to it, if any: a pipeline
+    over it redacts the same way before validating (see the module docstring)."""
+    redaction = getattr(store, "redaction", None)
+    return redaction if isinstance(redaction, RedactionConfig) else None

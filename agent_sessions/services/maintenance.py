@@ -46,6 +46,7 @@ from ..read_models.catalog import ReadModels
 from ..read_models.events import EventSearch, PruneCandidate
 from ..read_models.sql_filters import Key, KeysetPage
 from .artifact_registry import ArtifactRegistry
+from .conflicts import reread_and_retry
 from .maintenance_report import MaintenanceReport
 from .query_api import EventReader
 
@@ -194,9 +195,7 @@ class Maintenance:
                     # decides.
                     if not policy.soft_delete_due(candidate, now):
                         continue
-                    session = self._current_session(candidate.id)
-                    if session is not None and policy.soft_delete_due(session, now):
-                        self._store.save_session(session.soft_delete(now))
+                    if reread_and_retry(partial(self._soft_delete, candidate.id, policy, now)):
                         tally.done += 1
                 self._batch_done(tally, len(page))
             return tally.done
@@ -224,6 +223,16 @@ class Maintenance:
                         tally.done += 1
                 self._batch_done(tally, len(page))
             return tally.done
+
+    def _soft_delete(self, session_id: str, policy: RetentionPolicy, now: datetime) -> bool:
+        """Soft-delete the store's current copy if it is still due. Run again after a
+        ``concurrency_conflict`` (someone restored or deleted it meanwhile): the newer
+        copy decides again."""
+        session = self._current_session(session_id)
+        if session is None or not policy.soft_delete_due(session, now):
+            return False
+        self._store.save_session(session.soft_delete(now))
+        return True
 
     def _current_session(self, session_id: str) -> Session | None:
         try:
@@ -489,14 +498,22 @@ class Maintenance:
             return issues + behind
 
     def _projections_behind(self, catch_up: bool) -> list[str]:
+        """Failed projections, and the ones behind the log as it was when the check
+        began: what other processes append meanwhile is not lag this check found."""
         engine = self._read_models.engine
+        target = engine.head()
         if catch_up:
-            engine.catch_up()  # goes on past a failed projection; reported below
+            # Goes on past a failed projection; reported below.
+            engine.catch_up(until=target)
         failures = engine.failures()
         issues = [failures[name].message() for name in engine.names if name in failures]
-        lags = ((name, engine.status(name).lag) for name in engine.names if name not in failures)
+        lags = (
+            (name, target - engine.views.position(name))
+            for name in engine.names
+            if name not in failures
+        )
         return issues + [
-            f"projection {name} is {lag} notifications behind" for name, lag in lags if lag
+            f"projection {name} is {lag} notifications behind" for name, lag in lags if lag > 0
         ]
 
     def _pruned_tail(self, session_id: str, top: int, counter: int) -> bool:

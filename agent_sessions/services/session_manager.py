@@ -31,9 +31,11 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from ..ports.session_store import SessionStore
+from .conflicts import reread_and_retry
 from .event_buffer import EventBuffering
 from .event_pipeline import EventPipeline, guard_store_call
 from .providers import Provider, ProviderError, ProviderResult
+from .redacting_store import redacting_store
 from .run_recording import (
     PROVIDER_SESSION_KEYS,
     ActiveRun,
@@ -80,6 +82,10 @@ def _with_provider_session(
     return session.replace(metadata={**metadata, "provider_sessions": sessions})
 
 
+def _session_changed(exc: AgentSessionsError) -> bool:
+    return exc.details.get("record") == "session"
+
+
 def _invalid_transition(message: str, **details: Any) -> ValidationError:
     return ValidationError(message, code=ErrorCode.INVALID_TRANSITION, details=details)
 
@@ -88,7 +94,8 @@ class SessionManager:
     """Runs sessions and their runs against one store and one provider.
 
     ``pricing`` prices runs whose provider reports no cost (built-in list prices when
-    ``None``); ``redaction`` is the pipeline's default redaction (none when ``None``);
+    ``None``); ``redaction`` redacts everything this manager writes: sessions, runs and events
+    (the store is wrapped in ``RedactingStore``; none when ``None``);
     ``buffering`` decides when run events are written. Every store call is guarded:
     failures are ``AgentSessionsError`` with the store's code, or
     ``storage_connection_failed`` when the store failed without one.
@@ -104,10 +111,10 @@ class SessionManager:
         buffering: EventBuffering | None = None,
         pipeline: EventPipeline | None = None,
     ) -> None:
-        self._store = store
+        self._store = redacting_store(store, redaction)
         self._provider = provider
         self._pipeline = (
-            pipeline if pipeline is not None else EventPipeline(store, redaction=redaction)
+            pipeline if pipeline is not None else EventPipeline(self._store, redaction=redaction)
         )
         self._pricing = PricingTable.coerce(pricing)
         self._buffering = buffering if buffering is not None else EventBuffering()
@@ -200,8 +207,14 @@ class SessionManager:
         event_type: EventType,
         data: Mapping[str, Any] | None = None,
     ) -> Session:
-        session = self._get_session(session_id).with_status(status)
-        guard_store_call("save_session", lambda: self._store.save_session(session))
+
+        def save() -> Session:
+            session = self._get_session(session_id).with_status(status)
+            guard_store_call("save_session", lambda: self._store.save_session(session))
+            return session
+
+        # A status is an intent that holds whatever else changed meanwhile.
+        session = reread_and_retry(save)
         self._record(session, None, event_type, data or {})
         return session
 
@@ -337,20 +350,32 @@ class SessionManager:
             if active.final_run is not None:  # cancelled while the provider worked
                 return active.result(recording, run_cancelled(run.id))
             pending = recording.buffer.close(run_closed(run.id))
-            if isinstance(outcome, ProviderResult):
-                state = self._completed(active, outcome, recording)
-            else:
-                state = self._failed(active, outcome)
-            for event in pending:
-                state.append_event(event)
-            if state.run.status is RunStatus.FAILED:
-                state.append_event(self._run_failed_event(state))
-            try:
+
+            built: list[ExecutionState] = []
+
+            def finalized() -> ExecutionState:
+                if isinstance(outcome, ProviderResult):
+                    state = self._completed(active, outcome, recording)
+                else:
+                    state = self._failed(active, outcome)
+                for event in pending:
+                    state.append_event(event)
+                if state.run.status is RunStatus.FAILED:
+                    state.append_event(self._run_failed_event(state))
+                built.append(state)
                 self._flush(state.to_result())
+                return state
+
+            try:
+                # The session is re-read for each attempt, and what the run adds to it
+                # (provider metadata) still holds on a newer copy. A conflict on the
+                # run itself is not retried: another process changed the run this
+                # manager executes, and finishing it anyway would overwrite that.
+                state = reread_and_retry(finalized, only=_session_changed)
             except AgentSessionsError as exc:
                 exc.details.update(
                     run_id=run.id,
-                    unrecorded_events=len(state.events),
+                    unrecorded_events=len(built[-1].events) if built else len(pending),
                     persistence_failures=recording.buffer.failures,
                 )
                 raise

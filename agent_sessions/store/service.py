@@ -35,6 +35,8 @@ from ..domain.aggregates import (
     SessionAggregate,
     SessionErased,
     pruned_id,
+    run_stream_id,
+    session_stream_id,
     tombstone_id,
 )
 from ..domain.checks import checked_int, optional_int, require_id
@@ -49,12 +51,14 @@ from ..domain.errors import (
 from ..domain.event import Event
 from ..domain.event_types import EventType, coerce_event_type
 from ..domain.execution_result import ExecutionResult
+from ..domain.record_merge import concurrency_conflict, merge, same_content
+from ..domain.replay import RecordChange
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus, coerce_status
 from ..domain.timestamps import require_aware, utc_now
 from ..ports.backend import ChangeFeed
-from ..ports.failures import Classifier
+from ..ports.failures import Classifier, Failure
 from ..ports.index import (
     AgentEventRow,
     EventQuery,
@@ -71,6 +75,22 @@ from .change_signal import ChangeSignal
 from .sessions_app import SessionsApplication
 
 _T = TypeVar("_T")
+_Rec = TypeVar("_Rec", Session, Run)
+
+
+@dataclass
+class _Intent:
+    """What the attempts of one write call meant to store, and whether one of them may
+    have committed: its connection was lost, maybe after ``COMMIT`` left. Only then is
+    finding that content in the store the call's own write (its answer lost), not
+    another writer's: two increments of a counter from one read look the same."""
+
+    records: dict[str, Any] = field(default_factory=dict)
+    pruned: list[int] = field(default_factory=list)
+    maybe_committed: bool = False
+
+    def prior(self, stream: str) -> Any:
+        return self.records.get(stream) if self.maybe_committed else None
 
 
 @dataclass
@@ -173,8 +193,13 @@ class EventSourcedSessionStore:
         if self._closed:
             raise StorageError("the store is closed", details={"url": self.url})
 
-    def _save(self, *objs: Any, index: IndexWrite) -> None:
-        self._app.save(*objs, index=index)
+    def _save(self, *objs: Any, index: IndexWrite, intent: _Intent | None = None) -> None:
+        try:
+            self._app.save(*objs, index=index)
+        except Exception as exc:
+            if intent is not None and self._classify(exc) is Failure.CONNECTION:
+                intent.maybe_committed = True
+            raise
 
     def _decode(self, stored: Iterable[StoredEvent]) -> list[Event]:
         to_domain = self._app.mapper.to_domain_event
@@ -186,27 +211,65 @@ class EventSourcedSessionStore:
         if not isinstance(session, Session):
             raise ValidationError("session must be a Session record")
 
-        def attempt() -> None:
-            aggregate = self._revised_session(session)
+        intent = _Intent()
+
+        def attempt() -> int:
+            position = self._index.latest_sequence(session.id)
+            aggregate = self._revised_session(session, position, intent)
             if aggregate.pending_events:
-                self._save(aggregate, index=IndexWrite(sessions=[SessionRow.of(session)]))
+                index = IndexWrite(
+                    sessions=[SessionRow.of(aggregate.record)],
+                    claims=[SequenceClaim(session.id, position, position)],
+                )
+                self._save(aggregate, index=index, intent=intent)
             self._sessions.put(aggregate)
+            return int(aggregate.version)
 
-        self._write("save_session", attempt)
+        _stamp(session, self._write("save_session", attempt))
 
-    def _revised_session(self, session: Session) -> SessionAggregate:
-        aggregate = self._sessions.get(session.id)
+    def _revised_session(
+        self, session: Session, position: int, intent: _Intent
+    ) -> SessionAggregate:
+        """The session's aggregate with ``session`` applied, its changes recording the
+        log ``position`` they commit at."""
+        stream = session_stream_id(session.id)
+        aggregate = self._sessions.get(stream)
         if aggregate is None:
-            return SessionAggregate.start(session)
-        aggregate.revise(session)
+            aggregate = SessionAggregate.start(session, log_position=position)
+        else:
+            merged = self._merged(stream, session, aggregate, intent.prior(stream))
+            aggregate.revise(merged, log_position=position)
+        intent.records[stream] = aggregate.record
         return aggregate
+
+    def _merged(self, stream: str, record: _Rec, aggregate: Any, intended: Any) -> _Rec:
+        """``record`` as a save should apply it: as it is when it was read at the
+        current version (or not read from the store at all), else merged with what
+        other writers changed since (``domain/record_merge.py``).
+
+        ``intended`` is what an earlier attempt of the same call meant to store before
+        its connection was lost. When the stream holds exactly that, the attempt
+        committed and only its answer was lost: the save is done, not a conflict with
+        itself."""
+        read_at = record.version
+        if read_at is None or read_at == aggregate.version:
+            return record
+        current: _Rec = aggregate.read()
+        if intended is not None and same_content(current, intended):
+            return current
+        if read_at > aggregate.version:
+            raise concurrency_conflict(record, [], current_version=current.version)
+        base: _Rec = self._app.repository.get(stream, version=read_at).read()
+        merged: _Rec = merge(base, record, current)
+        return merged
 
     def get_session(self, session_id: str) -> Session:
         require_id(session_id, "session_id")
-        aggregate = self._guard("get_session", lambda: self._sessions.get(session_id))
+        stream = session_stream_id(session_id)
+        aggregate = self._guard("get_session", lambda: self._sessions.get(stream))
         if aggregate is None:
             raise session_not_found(session_id)
-        return aggregate.record
+        return aggregate.read()
 
     def list_sessions(
         self,
@@ -224,8 +287,8 @@ class EventSourcedSessionStore:
             ids = self._index.select_session_ids(
                 status=status_value, agent_id=agent_id, limit=limit, offset=offset
             )
-            aggregates = (self._sessions.get(session_id) for session_id in ids)
-            return [a.record for a in aggregates if a is not None]
+            aggregates = (self._sessions.get(session_stream_id(i)) for i in ids)
+            return [a.read() for a in aggregates if a is not None]
 
         return self._guard("list_sessions", work)
 
@@ -254,8 +317,8 @@ class EventSourcedSessionStore:
                 run_ids=list(run_ids),
             )
             self._save(tombstone, index=IndexWrite(erase=[session_id]))
-            self._sessions.evict(session_id)
-            self._runs.evict(*run_ids)
+            self._sessions.evict(session_stream_id(session_id))
+            self._runs.evict(*map(run_stream_id, run_ids))
 
         self._write("delete_session", attempt)
 
@@ -265,29 +328,42 @@ class EventSourcedSessionStore:
         if not isinstance(run, Run):
             raise ValidationError("run must be a Run record")
 
-        def attempt() -> None:
+        intent = _Intent()
+
+        def attempt() -> int:
             if not self._index.existing_session_ids([run.session_id]):
                 raise session_not_found(run.session_id)
-            aggregate = self._revised_run(run)
+            position = self._index.latest_sequence(run.session_id)
+            aggregate = self._revised_run(run, position, intent)
             if aggregate.pending_events:
-                self._save(aggregate, index=IndexWrite(runs=[RunRow.of(run)]))
+                index = IndexWrite(
+                    runs=[RunRow.of(aggregate.record)],
+                    claims=[SequenceClaim(run.session_id, position, position)],
+                )
+                self._save(aggregate, index=index, intent=intent)
             self._runs.put(aggregate)
+            return int(aggregate.version)
 
-        self._write("save_run", attempt)
+        _stamp(run, self._write("save_run", attempt))
 
-    def _revised_run(self, run: Run) -> RunAggregate:
-        aggregate = self._runs.get(run.id)
+    def _revised_run(self, run: Run, position: int, intent: _Intent) -> RunAggregate:
+        stream = run_stream_id(run.id)
+        aggregate = self._runs.get(stream)
         if aggregate is None:
-            return RunAggregate.start(run)
-        aggregate.revise(run)
+            aggregate = RunAggregate.start(run, log_position=position)
+        else:
+            merged = self._merged(stream, run, aggregate, intent.prior(stream))
+            aggregate.revise(merged, log_position=position)
+        intent.records[stream] = aggregate.record
         return aggregate
 
     def get_run(self, run_id: str) -> Run:
         require_id(run_id, "run_id")
-        aggregate = self._guard("get_run", lambda: self._runs.get(run_id))
+        stream = run_stream_id(run_id)
+        aggregate = self._guard("get_run", lambda: self._runs.get(stream))
         if aggregate is None:
             raise run_not_found(run_id)
-        return aggregate.record
+        return aggregate.read()
 
     def list_runs(
         self,
@@ -306,8 +382,8 @@ class EventSourcedSessionStore:
             ids = self._index.select_run_ids(
                 session_id, status=status_value, limit=limit, offset=offset
             )
-            aggregates = (self._runs.get(run_id) for run_id in ids)
-            return [a.record for a in aggregates if a is not None]
+            aggregates = (self._runs.get(run_stream_id(i)) for i in ids)
+            return [a.read() for a in aggregates if a is not None]
 
         return self._guard("list_runs", work)
 
@@ -317,8 +393,8 @@ class EventSourcedSessionStore:
 
         def work() -> Run | None:
             run_id = self._index.select_active_run_id(session_id)
-            aggregate = None if run_id is None else self._runs.get(run_id)
-            return None if aggregate is None else aggregate.record
+            aggregate = None if run_id is None else self._runs.get(run_stream_id(run_id))
+            return None if aggregate is None else aggregate.read()
 
         return self._guard("get_active_run", work)
 
@@ -415,17 +491,31 @@ class EventSourcedSessionStore:
                 details={"session_id": session.id, "run_session_id": run.session_id},
             )
 
-        def attempt() -> None:
-            session_aggregate = self._revised_session(session)
-            run_aggregate = self._revised_run(run)
+        intent = _Intent()
+
+        def attempt() -> tuple[int, int]:
             plan = self._plan_append(batch, known_sessions={session.id})
-            plan.index.sessions.append(SessionRow.of(session))
-            plan.index.runs.append(RunRow.of(run))
-            self._save(session_aggregate, run_aggregate, *plan.log_events, index=plan.index)
+            # The record changes commit with the events: visible at the last of them.
+            claim = next((c for c in plan.index.claims if c.session_id == session.id), None)
+            if claim is None:
+                position = self._index.latest_sequence(session.id)
+                plan.index.claims.append(SequenceClaim(session.id, position, position))
+            else:
+                position = claim.new
+            session_aggregate = self._revised_session(session, position, intent)
+            run_aggregate = self._revised_run(run, position, intent)
+            plan.index.sessions.append(SessionRow.of(session_aggregate.record))
+            plan.index.runs.append(RunRow.of(run_aggregate.record))
+            self._save(
+                session_aggregate, run_aggregate, *plan.log_events, index=plan.index, intent=intent
+            )
             self._sessions.put(session_aggregate)
             self._runs.put(run_aggregate)
+            return int(session_aggregate.version), int(run_aggregate.version)
 
-        self._write("flush", attempt)
+        session_version, run_version = self._write("flush", attempt)
+        _stamp(session, session_version)
+        _stamp(run, run_version)
         if batch:
             self._signal.notify()
 
@@ -487,12 +577,19 @@ class EventSourcedSessionStore:
         require_id(session_id, "session_id")
         wanted = sorted({checked_int(n, "sequence_number", minimum=1) for n in sequence_numbers})
 
+        intent = _Intent()
+
         def attempt() -> int:
+            # The marker's version is read first: a pruner committing after this read
+            # makes this save conflict on it, so no two markers name the same events.
+            previous = self._app.recorder.select_events(pruned_id(session_id), desc=True, limit=1)
             stored = self._index.select_log_events(EventQuery(session_id=session_id))
             present = sorted(set(wanted) & {s.originator_version for s in stored})
             if not present:
-                return 0
-            previous = self._app.recorder.select_events(pruned_id(session_id), desc=True, limit=1)
+                # What an attempt of this call meant to prune before its connection was
+                # lost is gone: it committed, only its answer was lost.
+                return len(intent.pruned) if intent.maybe_committed else 0
+            intent.pruned[:] = present
             marker = EventsPruned(
                 originator_id=pruned_id(session_id),
                 originator_version=previous[0].originator_version + 1 if previous else 1,
@@ -500,7 +597,7 @@ class EventSourcedSessionStore:
                 session_id=session_id,
                 sequence_numbers=present,
             )
-            self._save(marker, index=IndexWrite(prune=[(session_id, present)]))
+            self._save(marker, index=IndexWrite(prune=[(session_id, present)]), intent=intent)
             return len(present)
 
         return self._write("prune_events", attempt)
@@ -516,6 +613,86 @@ class EventSourcedSessionStore:
     def get_latest_sequence(self, session_id: str) -> int:
         require_id(session_id, "session_id")
         return self._guard("get_latest_sequence", lambda: self._index.latest_sequence(session_id))
+
+    # history --------------------------------------------------------------------------
+
+    def record_changes(self, session_id: str) -> tuple[list[RecordChange], list[int]]:
+        """Every stored version of the session and of each of its runs, with the log
+        position it committed at, in position order (a stream's versions in their own
+        order); and the sequence numbers pruned from its log. What a replay interleaves
+        with the log's events (``services/history.py``)."""
+        require_id(session_id, "session_id")
+
+        def read() -> tuple[list[RecordChange], list[int]]:
+            run_ids = self._index.select_run_ids(session_id, status=None, limit=None, offset=0)
+            streams = [session_stream_id(session_id), *map(run_stream_id, run_ids)]
+            changes: list[RecordChange] = []
+            for stream in streams:
+                aggregate: Any = None
+                event: Any
+                for event in self._app.events.get(stream):
+                    aggregate = event.mutate(aggregate)
+                    position = event.log_position
+                    changes.append(
+                        RecordChange(
+                            position=0 if position is None else position,
+                            record=aggregate.read(),
+                            approximate=position is None or event.approximate_position,
+                        )
+                    )
+            changes.sort(key=lambda change: change.position)  # stable: streams keep order
+            markers: list[Any] = list(self._app.events.get(pruned_id(session_id)))
+            pruned = sorted(number for marker in markers for number in marker.sequence_numbers)
+            return changes, pruned
+
+        return self._guard("record_changes", read)
+
+    def write_session(
+        self, session: Session, runs: Sequence[Run], events: Sequence[Event]
+    ) -> list[Event]:
+        """A new session with its runs and events, in one transaction: all of it or
+        nothing (``already_exists`` when the session id is taken). The records are
+        created at log position 0, before the events; the events are numbered from 1
+        in the order given. For copies of whole sessions (``fork``, importers)."""
+        if not isinstance(session, Session) or not all(isinstance(r, Run) for r in runs):
+            raise ValidationError("write_session takes a Session, Runs and Events")
+        batch = self._checked_events(events)
+        owners = [run.session_id for run in runs] + [event.session_id for event in batch]
+        for owner in owners:
+            if owner != session.id:
+                raise ValidationError(
+                    "every run and event written with a session must belong to it",
+                    details={"field": "session_id", "session_id": owner},
+                )
+
+        def attempt() -> list[Event]:
+            if self._index.existing_session_ids([session.id]) or self._sessions.get(
+                session_stream_id(session.id)
+            ):
+                raise AgentSessionsError(
+                    f"session {session.id} already exists",
+                    code=ErrorCode.ALREADY_EXISTS,
+                    details={"field": "session_id", "session_id": session.id},
+                )
+            aggregates: list[Any] = [SessionAggregate.start(session, log_position=0)]
+            for run in runs:
+                if self._runs.get(run_stream_id(run.id)) is not None:
+                    raise AgentSessionsError(
+                        f"run {run.id} already exists",
+                        code=ErrorCode.ALREADY_EXISTS,
+                        details={"field": "run_id", "run_id": run.id},
+                    )
+                aggregates.append(RunAggregate.start(run, log_position=0))
+            plan = self._plan_append(batch, known_sessions={session.id})
+            plan.index.sessions.append(SessionRow.of(session))
+            plan.index.runs.extend(RunRow.of(run) for run in runs)
+            self._save(*aggregates, *plan.log_events, index=plan.index)
+            return plan.results
+
+        results = self._write("write_session", attempt)
+        if batch:
+            self._signal.notify()
+        return results
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -537,6 +714,13 @@ class EventSourcedSessionStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def _stamp(record: Session | Run, version: int) -> None:
+    """A saved record carries the version it was saved at, as a read one does, so the
+    caller can change and save it again without reading it back (``version`` is
+    bookkeeping outside equality; the record's content never changes)."""
+    object.__setattr__(record, "version", version)
 
 
 def _event_id_taken(event: Event) -> AgentSessionsError:

@@ -118,6 +118,19 @@ def _raises(code: str) -> Iterator[None]:
     assert caught.value.code == code, f"expected code {code!r}, got {caught.value!r}"
 
 
+def _retrying(save: Callable[[], None], attempts: int = 1000) -> None:
+    """A read-modify-write the way callers do it: ``save`` re-reads each time, and a
+    ``concurrency_conflict`` means "another writer got there first, try again"."""
+    for _ in range(attempts):
+        try:
+            save()
+            return
+        except AgentSessionsError as exc:
+            if exc.code != "concurrency_conflict":
+                raise
+    raise AssertionError(f"still conflicting after {attempts} attempts")
+
+
 def _concurrently(task: Callable[[int], _T], count: int, workers: int = WORKERS) -> list[_T]:
     """Run ``task(0..count-1)`` on a thread pool and fail if any call raised.
 
@@ -818,19 +831,25 @@ class SessionStoreContract:
         assert len(listed) == WORKERS
         assert set(listed) == set(_ids(sessions))
 
-    def test_concurrent_gets_and_saves_of_one_session(self, store: SessionStore) -> None:
+    def test_concurrent_saves_from_one_read_keep_exactly_one(self, store: SessionStore) -> None:
+        """Writers that all read the same version and set one field to different
+        values: one save wins, every other is ``concurrency_conflict``, none is lost
+        silently."""
         session = _session(store)
+        read = store.get_session(session.id)
 
-        def get_or_save(i: int) -> None:
-            if i % 2:
-                store.save_session(session.with_metadata({"worker": i}))
-            else:
-                assert store.get_session(session.id).id == session.id
+        def save_or_conflict(i: int) -> str:
+            try:
+                store.save_session(read.with_metadata({"worker": i}))
+            except AgentSessionsError as exc:
+                return str(exc.code)
+            return "saved"
 
-        _concurrently(get_or_save, WORKERS)
-        final = store.get_session(session.id)
-        assert final.id == session.id
-        assert final.metadata["worker"] in range(1, WORKERS, 2)
+        outcomes = _concurrently(save_or_conflict, WORKERS)
+        won = [i for i, outcome in enumerate(outcomes) if outcome == "saved"]
+        assert len(won) == 1
+        assert outcomes.count("concurrency_conflict") == WORKERS - 1
+        assert store.get_session(session.id).metadata == {"worker": won[0]}
 
     def test_concurrent_delete_session(self, store: SessionStore) -> None:
         sessions = [_session(store) for _ in range(WORKERS)]
@@ -845,18 +864,21 @@ class SessionStoreContract:
             assert _ids(store.list_runs(session.id)) == [run.id]
 
     def test_concurrent_read_modify_write_of_one_run(self, store: SessionStore) -> None:
+        """Writers that re-read and retry on ``concurrency_conflict`` lose nothing: every
+        increment lands, and both fields of each save land together."""
         run = _run(store, _session(store), RunStatus.RUNNING)
 
         def bump(_: int) -> None:
-            current = store.get_run(run.id)
-            store.save_run(current.increment_turn().add_token_usage({"input_tokens": 1}))
+            _retrying(
+                lambda: store.save_run(
+                    store.get_run(run.id).increment_turn().add_token_usage({"input_tokens": 1})
+                )
+            )
 
         _concurrently(bump, WORKERS)
         final = store.get_run(run.id)
-        assert final.id == run.id
-        assert 1 <= final.turn_count <= WORKERS
-        # Lost updates are allowed, torn ones are not: both fields come from one save.
-        assert final.token_usage == {"input_tokens": final.turn_count}
+        assert final.turn_count == WORKERS
+        assert final.token_usage == {"input_tokens": WORKERS}
 
     def test_concurrent_get_active_run(self, store: SessionStore) -> None:
         session = _session(store)
@@ -919,8 +941,11 @@ class SessionStoreContract:
         def operate(i: int) -> None:
             kind = i % 4
             if kind == 0:
-                current = store.get_session(session.id)
-                store.save_session(current.with_metadata({"op": i}))
+                _retrying(
+                    lambda: store.save_session(
+                        store.get_session(session.id).with_metadata({f"op{i}": i})
+                    )
+                )
             elif kind == 1:
                 store.save_run(Run.new(session_id=session.id))
             elif kind == 2:
@@ -929,7 +954,7 @@ class SessionStoreContract:
                 store.get_events(session.id)
 
         _concurrently(operate, 200)
-        assert store.get_session(session.id).metadata["op"] % 4 == 0
+        assert store.get_session(session.id).metadata == {f"op{i}": i for i in range(0, 200, 4)}
         assert len(store.list_runs(session.id)) == 50
         assert _sequences(store.get_events(session.id)) == list(range(1, 51))
 
@@ -954,6 +979,118 @@ class SessionStoreContract:
             first = cast(int, numbers[0])
             assert numbers == list(range(first, first + 5)), "a batch was interleaved"
         assert store.get_latest_sequence(session.id) == 50
+
+    # lost updates: records carry the version they were read at ------------------------
+
+    def test_read_and_saved_records_carry_their_version(self, store: SessionStore) -> None:
+        session = Session.new(agent_id="agent-1")
+        assert session.version is None
+        store.save_session(session)
+        read = store.get_session(session.id)
+        assert isinstance(read.version, int)
+        assert read.version >= 1
+        assert session.version == read.version  # the saved record is stamped too
+        assert read == session  # the version is bookkeeping, not content
+        changed = read.with_status(SessionStatus.ACTIVE)
+        store.save_session(changed)
+        assert changed.version == store.get_session(session.id).version > read.version
+        run = _run(store, session)
+        assert run.version == store.get_run(run.id).version
+        assert [r.version for r in store.list_runs(session.id)] == [run.version]
+        assert [s.version for s in store.list_sessions()] == [changed.version]
+
+    def test_saves_from_one_read_of_disjoint_fields_both_land(self, store: SessionStore) -> None:
+        session = _session(store, tags=["a"])
+        first, second, third = (store.get_session(session.id) for _ in range(3))
+        store.save_session(first.with_status(SessionStatus.ACTIVE))
+        store.save_session(second.with_metadata({"note": "kept"}))
+        store.save_session(third.with_tags(["b"]))
+        final = store.get_session(session.id)
+        assert final.status == SessionStatus.ACTIVE
+        assert final.metadata == {"note": "kept"}
+        assert final.tags == ("b",)
+
+    def test_saves_from_one_read_of_one_field_conflict(self, store: SessionStore) -> None:
+        session = _session(store)
+        first, second = store.get_session(session.id), store.get_session(session.id)
+        store.save_session(first.with_status(SessionStatus.ACTIVE))
+        before = store.get_session(session.id)
+        # Both changed the status: nothing to merge, whatever the values.
+        for status in (SessionStatus.COMPLETED, SessionStatus.ACTIVE):
+            with _raises("concurrency_conflict"):
+                store.save_session(second.with_status(status).with_metadata({"x": 1}))
+        after = store.get_session(session.id)
+        assert after == before
+        assert after.version == before.version
+
+    def test_run_saves_from_one_read_merge_or_conflict(self, store: SessionStore) -> None:
+        run = _run(store, _session(store), RunStatus.RUNNING)
+        first, second, third = (store.get_run(run.id) for _ in range(3))
+        store.save_run(first.with_status(RunStatus.COMPLETED))
+        store.save_run(second.replace(output={"text": "done"}).increment_turn())
+        with _raises("concurrency_conflict"):
+            store.save_run(third.with_status(RunStatus.FAILED))
+        final = store.get_run(run.id)
+        assert final.status == RunStatus.COMPLETED
+        assert final.output == {"text": "done"}
+        assert final.turn_count == 1
+
+    def test_a_stale_flush_merges_or_stores_nothing(self, store: SessionStore) -> None:
+        session = _session(store)
+        run = _run(store, session, RunStatus.RUNNING)
+        stale_session, stale_run = store.get_session(session.id), store.get_run(run.id)
+        store.save_session(stale_session.with_metadata({"by": "other"}))
+        store.save_run(store.get_run(run.id).with_metadata({"by": "other"}))
+
+        store.flush(
+            ExecutionResult(
+                session=stale_session.with_status(SessionStatus.ACTIVE),
+                run=stale_run.with_status(RunStatus.COMPLETED),
+                events=[_event(session)],
+            )
+        )
+        merged = store.get_session(session.id)
+        assert merged.status == SessionStatus.ACTIVE
+        assert merged.metadata == {"by": "other"}
+        assert store.get_run(run.id).status == RunStatus.COMPLETED
+        assert store.get_run(run.id).metadata == {"by": "other"}
+
+        event = _event(session)
+        with _raises("concurrency_conflict"):
+            store.flush(
+                ExecutionResult(
+                    session=stale_session.with_status(SessionStatus.PAUSED),
+                    run=stale_run,
+                    events=[event],
+                )
+            )
+        assert store.get_session(session.id) == merged
+        assert event.id not in _ids(store.get_events(session.id))
+        assert store.get_latest_sequence(session.id) == 1
+
+    def test_a_saved_record_can_be_changed_and_saved_again(self, store: SessionStore) -> None:
+        run = _run(store, _session(store))
+        for _turn in range(1, 4):
+            run = run.increment_turn()
+            store.save_run(run)  # no re-read: the saved record carries its new version
+        run = run.with_status(RunStatus.RUNNING)
+        store.save_run(run)
+        assert store.get_run(run.id).turn_count == 3
+        assert store.get_run(run.id).status == RunStatus.RUNNING
+
+    def test_a_record_not_read_from_the_store_overwrites(self, store: SessionStore) -> None:
+        """``version`` ``None`` (built by the caller, never read): the record is what the
+        caller wants stored, as before versions existed."""
+        session = _session(store, metadata={"a": 1})
+        store.save_session(store.get_session(session.id).with_status(SessionStatus.ACTIVE))
+        fresh = Session(
+            id=session.id,
+            agent_id=session.agent_id,
+            metadata={"b": 2},
+            created_at=session.created_at,
+        )
+        store.save_session(fresh)
+        assert store.get_session(session.id) == fresh
 
     # 9.3 parity -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ old event-id leak, ``get_events_by_ids``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import datetime
@@ -302,6 +303,21 @@ class EventIdReuseLeaks(DelegatingStore):
         return [stored.get(event.id) or appended[event.id] for event in events]
 
 
+class StaleSavesOverwrite(DelegatingStore):
+    breaks = "a save from a stale read merges or is concurrency_conflict, never reverts"
+
+    def save_session(self, session: Session) -> None:
+        # The store before issue 11: the record is saved as it is, whenever it was read.
+        blind = dataclasses.replace(session, version=None)
+        self.inner.save_session(blind)
+        object.__setattr__(session, "version", blind.version)
+
+    def save_run(self, run: Run) -> None:
+        blind = dataclasses.replace(run, version=None)
+        self.inner.save_run(blind)
+        object.__setattr__(run, "version", blind.version)
+
+
 #: Every mutant, by name. Each breaks a promise the port makes.
 MUTANTS: dict[str, type[DelegatingStore]] = {
     "latest_is_count": LatestIsCount,
@@ -317,4 +333,5 @@ MUTANTS: dict[str, type[DelegatingStore]] = {
     "negative_offset_is_empty": NegativeOffsetIsEmpty,
     "run_move_ignored": RunMoveIgnored,
     "event_id_reuse_leaks": EventIdReuseLeaks,
+    "stale_saves_overwrite": StaleSavesOverwrite,
 }

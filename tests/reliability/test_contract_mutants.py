@@ -29,7 +29,7 @@ CONTRACT = Path(__file__).with_name("mutant_contract.py")
 #: The quick form: one mutant per kind of promise (a number, a scope, atomicity, input
 #: validation, isolation), each killed within the first few dozen tests.
 QUICK = ["latest_is_count", "foreign_run_events", "flaky_flush", "zero_limit_is_empty"]
-QUICK += ["event_id_reuse_leaks"]
+QUICK += ["event_id_reuse_leaks", "stale_saves_overwrite"]
 
 
 @dataclass(frozen=True)

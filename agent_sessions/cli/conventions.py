@@ -1,0 +1,53 @@
+"""What every command shares: which store it opens and how it prints.
+
+``--store URL`` is accepted before the command (for all of them) and after it (for
+that one; it wins). Without it: ``$AGENT_SESSIONS_URL``, else the default SQLite file of
+``open_store()``. ``--url`` is the older name of the option before the command.
+
+Read commands open the store with ``create=False``: a mistyped URL is exit 1 saying
+there is no store there, never a new empty store and an empty answer. Only commands
+whose point is to write (``demo``, ``migrate``) may create one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..composition import DEFAULT_URL, Store, default_url, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STORE_HELP = f"store URL (default: $AGENT_SESSIONS_URL, else {DEFAULT_URL})"
+
+
+def store_option(command: F) -> F:
+    return click.option("--store", "store_url", metavar="URL", default=None, help=STORE_HELP)(
+        command
+    )
+
+
+def json_option(command: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="print JSON (one document, or JSON Lines)"
+    )(command)
+
+
+def resolve_store_url(ctx: click.Context, url: str | None) -> str:
+    """The command's ``--store``, else the one before the command, else the default."""
+    if url:
+        return url
+    root = ctx.find_root().obj
+    given = root.get("store_url") if isinstance(root, dict) else None
+    return str(given) if given else default_url()
+
+
+def open_existing(ctx: click.Context, url: str | None) -> Store:
+    """The store, which must exist: read commands and writes into an existing one."""
+    return open_store(resolve_store_url(ctx, url), create=False)
+
+
+def open_or_create(ctx: click.Context, url: str | None) -> Store:
+    return open_store(resolve_store_url(ctx, url))

@@ -1,0 +1,125 @@
+"""Where the command line writes: data on stdout (text for people, JSON with
+``--json``), messages and progress on stderr, so that ``| jq`` and ``| head`` see only
+data.
+
+Consoles are made per call and write to whatever ``sys.stdout`` is at that moment: a
+test runner swaps it, and a console built at import time would keep writing to the
+old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich's own answer is ``SystemExit(1)``; here a closed pipe is the reader
+        having had enough, handled where every command ends (``entry.py``)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def console() -> Console:
+    """Standard output. No automatic highlighting: numbers and ids in data are not
+    coloured by guesswork, only where a view styles them."""
+    return _Console(highlight=False)
+
+
+def error_console() -> Console:
+    return _Console(stderr=True, highlight=False)
+
+
+#: Characters a terminal may act on rather than show: C0 and C1 controls (ESC starts
+#: the sequences that move the cursor, recolour, retitle or write the clipboard; 0x9B
+#: is a one-character CSI), and the invisible format characters that reorder or hide
+#: text (bidirectional overrides and isolates, zero-width characters, tags). Stored
+#: payloads are agent and tool output: anything may be in them.
+_FORMAT = "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+_TAGS = "\U000e0000-\U000e007f"
+_UNSAFE_TEXT = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}{_TAGS}]")
+#: In JSON the C0 controls are escaped already; the rest are valid inside strings.
+_UNSAFE_JSON = re.compile(f"[\x7f-\x9f{_FORMAT}{_TAGS}]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on replaced by U+FFFD, one
+    for one (so the spans of a ``rich`` text still fit)."""
+    return _UNSAFE_TEXT.sub("\ufffd", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:  # a surrogate pair, as JSON spells characters beyond the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON, non-ASCII text kept readable, but the characters of
+    :func:`printable` escaped (the same JSON value, harmless on a terminal).
+    ``default=str`` for the few values ``to_dict`` leaves typed."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return _UNSAFE_JSON.sub(_escape, text)
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on one line."""
+    click.echo(to_json(value))
+
+
+def print_json_lines(values: Iterable[Any]) -> None:
+    """JSON Lines: one document per line, written as each is produced (a stream of
+    10,000 steps starts printing at once and can be cut by ``head``)."""
+    for value in values:
+        click.echo(to_json(value))
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal, never part of the data (it may quote
+    what the user typed or what the store holds: made printable)."""
+    click.echo(printable(message), err=True)
+
+
+def echo(text: str) -> None:
+    """A line of plain text on stdout, made printable."""
+    click.echo(printable(text))
+
+
+def silence_stdout() -> None:
+    """After the reader of stdout went away (``| head``): point the descriptor at
+    ``/dev/null`` so that the interpreter's last flush at exit does not raise
+    ``BrokenPipeError`` again and print "Exception ignored" to stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a real file (a test runner's buffer): nothing will flush at exit
+
+
+def print_all(out: Console, parts: Iterable[RenderableType]) -> None:
+    """Print each part, texts made :func:`printable`; a ``Text`` made not to wrap
+    (``event_summary.line``) is cut at the console's width (``Console.print`` joins
+    texts into a new one and forgets that setting, so it is passed along here). Tables
+    hold only numbers and run labels."""
+    for part in parts:
+        if isinstance(part, Text):
+            safe = part.copy()
+            safe.plain = printable(part.plain)
+            if part.no_wrap:
+                out.print(safe, no_wrap=True, overflow=part.overflow or "ellipsis")
+            else:
+                out.print(safe)
+        else:
+            out.print(part)

@@ -1,0 +1,313 @@
+"""Replay: a session's history as it was at any point (issue 12).
+
+``SessionHistory`` interleaves the two things a store keeps of a session: its log
+(agent events, numbered by ``sequence_number``) and the versions of its session and run
+records, each stamped with the log position its change committed at
+(``RecordEvent.log_position``). A change committed with events (``flush``) is visible at
+the last of them; one committed on its own at the position the log had then; position 0
+is before the first event. The fold itself (tool-call pairing, usage, approvals, gaps)
+is ``domain/replay.py``; this module reads what it needs and drives it.
+
+What it reads: the small record streams in full, and the log only up to the position
+asked for, in pages, plus a window of events around it. ``steps()`` folds once and
+snapshots at every event, so iterating a whole session costs one pass, not one replay
+per step.
+
+One exception to "as it was": the session's first record is shown from position 0 even
+when a ``flush`` created it with its first events. A session's events cannot exist
+without it, and a snapshot without a session would be no answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..domain.checks import checked_int, require_id
+from ..domain.errors import ValidationError, session_not_found
+from ..domain.event import Event
+from ..domain.pricing import PricingTable
+from ..domain.replay import (
+    HistoryFold,
+    RecordChange,
+    SessionSnapshot,
+    SnapshotDiff,
+    diff,
+)
+from ..domain.run import Run
+from ..domain.serialization import new_id
+from ..domain.session import Session
+from ..domain.timestamps import require_aware, utc_now
+
+#: Events read per query while folding towards a position.
+PAGE_SIZE = 1000
+#: Events shown on each side of the position asked for, unless told otherwise.
+DEFAULT_WINDOW = 5
+
+
+class HistorySource(Protocol):
+    """What a replay reads (and a fork writes): the event-sourced store provides it."""
+
+    def get_session(self, session_id: str) -> Session: ...
+
+    def get_events(
+        self, session_id: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[Event]: ...
+
+    def get_latest_sequence(self, session_id: str) -> int: ...
+
+    def record_changes(self, session_id: str) -> tuple[list[RecordChange], list[int]]: ...
+
+    def write_session(
+        self, session: Session, runs: Sequence[Run], events: Sequence[Event]
+    ) -> list[Event]: ...
+
+
+def pruned_ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted sequence numbers as ``(first, last)`` runs of consecutive numbers."""
+    ranges: list[tuple[int, int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], number)
+        elif not ranges or number > ranges[-1][1]:
+            ranges.append((number, number))
+    return ranges
+
+
+class _Replay:
+    """One pass over the history: records and gaps are applied as the position reaches
+    them, events as they come."""
+
+    def __init__(
+        self, changes: list[RecordChange], gaps: list[tuple[int, int]], pricing: PricingTable | None
+    ) -> None:
+        self.fold = HistoryFold(pricing)
+        self._changes = changes
+        self._next_change = 0
+        self._gaps = gaps
+        self._next_gap = 0
+        first_session = next(
+            (c for c in changes if isinstance(c.record, Session)),
+            None,
+        )
+        if first_session is not None and first_session.position > 0:
+            # The exception of the module docstring: the session exists from position 0.
+            self.fold.apply_record(first_session.record, approximate=first_session.approximate)
+        self.records_through(0)
+
+    def gaps_through(self, position: int) -> None:
+        while self._next_gap < len(self._gaps) and self._gaps[self._next_gap][0] <= position:
+            self.fold.apply_gap(*self._gaps[self._next_gap])
+            self._next_gap += 1
+
+    def records_through(self, position: int) -> None:
+        """Apply every record change committed at or before ``position``; one whose
+        position the log has not reached (its events were pruned) moves the fold there."""
+        changes = self._changes
+        while self._next_change < len(changes) and changes[self._next_change].position <= position:
+            change = changes[self._next_change]
+            if change.position > self.fold.sequence:
+                self.gaps_through(change.position)
+                self.fold.advance(change.position)
+            self.fold.apply_record(change.record, approximate=change.approximate)
+            self._next_change += 1
+
+    def event(self, event: Event) -> None:
+        number = event.sequence_number or 0
+        self.gaps_through(number)
+        self.records_through(number - 1)
+        self.fold.apply_event(event)
+        self.records_through(number)
+
+    def finish_at(self, position: int) -> None:
+        """Everything up to ``position`` when no further event is applied (the position
+        is the last event's, or inside a pruned range)."""
+        self.gaps_through(position)
+        self.records_through(position)
+        if position > self.fold.sequence:
+            self.fold.advance(position)
+
+
+class SessionHistory:
+    """A session's history, read from ``source`` (the store). Build it with
+    ``store.history(session_id)``; erased sessions are ``session_not_found``, and so are
+    soft-deleted ones unless ``include_deleted``."""
+
+    def __init__(
+        self,
+        source: HistorySource,
+        session_id: str,
+        *,
+        include_deleted: bool = False,
+        pricing: PricingTable | None = None,
+    ) -> None:
+        require_id(session_id, "session_id")
+        current = source.get_session(session_id)
+        if current.is_deleted and not include_deleted:
+            raise session_not_found(session_id)
+        self._source = source
+        self.session_id = session_id
+        self._pricing = pricing
+        self._changes, pruned = source.record_changes(session_id)
+        self._gaps = pruned_ranges(pruned)
+        #: The highest sequence number the log has given (pruned ones included).
+        self.latest = source.get_latest_sequence(session_id)
+
+    # reading the log --------------------------------------------------------------------
+
+    def _events(self, *, after: int = 0, through: int | None = None) -> Iterator[Event]:
+        """Events in sequence order after ``after`` up to ``through``, page by page."""
+        last = self.latest if through is None else through
+        while after < last:
+            limit = min(PAGE_SIZE, last - after)  # a window needs no full page
+            page = self._source.get_events(self.session_id, after=after, limit=limit)
+            for event in page:
+                if (event.sequence_number or 0) > last:
+                    return
+                yield event
+            if len(page) < limit:
+                return
+            after = page[-1].sequence_number or after
+
+    def _position(self, sequence: Any, field: str = "sequence") -> int:
+        position = checked_int(sequence, field)
+        if position > self.latest:
+            raise ValidationError(
+                f"{field} {position} is past the last event of session {self.session_id} "
+                f"({self.latest})",
+                details={"field": field, "latest": self.latest},
+            )
+        return position
+
+    def _replay(self) -> _Replay:
+        return _Replay(self._changes, self._gaps, self._pricing)
+
+    # snapshots --------------------------------------------------------------------------
+
+    def at(self, sequence: int, *, window: int = DEFAULT_WINDOW) -> SessionSnapshot:
+        """The session as it was at log position ``sequence`` (0: before the first
+        event), with up to ``window`` events on each side of it."""
+        position = self._position(sequence)
+        width = checked_int(window, "window")
+        replay = self._replay()
+        before: deque[Event] = deque(maxlen=width + 1)  # the events up to it, as folded
+        for event in self._events(through=position):
+            replay.event(event)
+            before.append(event)
+        replay.finish_at(position)
+        earliest = position - width
+        around = [e for e in before if (e.sequence_number or 0) >= earliest]
+        around += self._events(after=position, through=position + width)
+        return replay.fold.snapshot(window=around)
+
+    def until(self, moment: datetime, *, window: int = DEFAULT_WINDOW) -> SessionSnapshot:
+        """The session as it was at ``moment``: at the last event whose own timestamp
+        is not after it (events carry the time they happened)."""
+        if not isinstance(moment, datetime):
+            raise ValidationError("until takes a datetime", details={"field": "until"})
+        cutoff = require_aware(moment, "until")
+        position = 0
+        for event in self._events():
+            if event.timestamp <= cutoff:
+                position = event.sequence_number or position
+        return self.at(position, window=window)
+
+    def steps(
+        self,
+        start: int = 1,
+        stop: int | None = None,
+        *,
+        run_id: str | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> Iterator[SessionSnapshot]:
+        """A snapshot at every event from ``start`` to ``stop`` (inclusive; the last
+        event when ``None``), only at the events of ``run_id`` when given; each with the
+        ``window`` events before it. One pass: the fold moves forward event by event."""
+        first = checked_int(start, "start")  # past the end: no steps
+        last = self.latest if stop is None else self._position(stop, "stop")
+        width = checked_int(window, "window")
+        replay = self._replay()
+        recent: deque[Event] = deque(maxlen=width + 1)
+        if first == 0 and run_id is None:
+            yield replay.fold.snapshot()
+        for event in self._events(through=last):
+            replay.event(event)
+            recent.append(event)
+            number = event.sequence_number or 0
+            if number >= first and (run_id is None or event.run_id == run_id):
+                replay.records_through(number)
+                yield replay.fold.snapshot(window=list(recent))
+
+    def diff(self, a: int | SessionSnapshot, b: int | SessionSnapshot) -> SnapshotDiff:
+        """What changed between two points (positions or snapshots)."""
+        before = a if isinstance(a, SessionSnapshot) else self.at(a)
+        after = b if isinstance(b, SessionSnapshot) else self.at(b)
+        return diff(before, after)
+
+
+def fork_session(
+    source: HistorySource,
+    session_id: str,
+    at: int,
+    *,
+    new_session_id: str | None = None,
+    include_deleted: bool = False,
+) -> Session:
+    """A new session that starts where ``session_id`` stood at ``at``: a child of it
+    (``parent_session_id``, ``metadata["forked_from"]``) whose log holds copies of the
+    events up to ``at`` (new ids, numbered from 1; pruned ones are gone) and whose runs
+    are the runs as they were then (new ids). Written in one transaction."""
+    history = SessionHistory(source, session_id, include_deleted=include_deleted)
+    snapshot = history.at(at, window=0)
+    now = utc_now()
+    fork_id = new_session_id if new_session_id is not None else new_id("ses")
+    run_ids = {run.id: new_id("run") for run in snapshot.runs}
+    original = snapshot.session
+    session = dataclasses.replace(
+        original,
+        id=fork_id,
+        parent_session_id=session_id,
+        metadata={
+            **original.metadata,
+            "forked_from": {"session": session_id, "sequence": snapshot.sequence},
+        },
+        created_at=now,
+        updated_at=now,
+        deleted_at=None,
+        version=None,
+    )
+    copied = list(history._events(through=snapshot.sequence))
+    # A run whose events are copied but whose record committed later (with the last
+    # events of its flush) is created in the fork as it was first stored.
+    first_versions: dict[str, Run] = {}
+    for change in history._changes:
+        if isinstance(change.record, Run):
+            first_versions.setdefault(change.record.id, change.record)
+    as_of = {run.id: run for run in snapshot.runs}
+    for event in copied:
+        run_id = event.run_id
+        if run_id is not None and run_id not in as_of and run_id in first_versions:
+            as_of[run_id] = first_versions[run_id]
+            run_ids[run_id] = new_id("run")
+    runs = [
+        dataclasses.replace(run, id=run_ids[run.id], session_id=fork_id, version=None)
+        for run in as_of.values()
+    ]
+    events = [
+        dataclasses.replace(
+            event,
+            id=new_id("evt"),
+            session_id=fork_id,
+            run_id=None if event.run_id is None else run_ids.get(event.run_id, event.run_id),
+            sequence_number=None,
+        )
+        for event in copied
+    ]
+    source.write_session(session, runs, events)
+    return source.get_session(fork_id)
+
+
+__all__ = ["DEFAULT_WINDOW", "HistorySource", "SessionHistory", "fork_session", "pruned_ranges"]

@@ -1,0 +1,380 @@
+"""Issue 12: a session's history as it was at any point, on every backend.
+
+The property: for random histories of saves, appends, flushes and prunings, the
+snapshot at every position equals a model that folds the same operations in commit
+order, and ``steps()`` equals ``at(n)`` at each event. What "as it was at N" means: a
+change is visible from the log position at its commit; changes committed with event N
+(a flush) are visible at N; changes before the first event at 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent_sessions import (
+    AgentSessionsError,
+    Event,
+    EventType,
+    ExecutionResult,
+    Run,
+    RunStatus,
+    Session,
+    SessionStatus,
+    open_store,
+)
+from agent_sessions.composition import Store
+
+
+def _event(session: Session, run: Run | None, kind: str = "message") -> Event:
+    if kind == "tool":
+        return Event.new(
+            type=EventType.TOOL_CALL_STARTED,
+            session_id=session.id,
+            run_id=None if run is None else run.id,
+            data={"tool_name": "ls"},
+        )
+    return Event.new(
+        type=EventType.MESSAGE_SENT,
+        session_id=session.id,
+        run_id=None if run is None else run.id,
+        data={"content": "hi"},
+    )
+
+
+@dataclass
+class Model:
+    """The same operations folded by hand, in commit order."""
+
+    session: Session
+    #: (position, record) for every stored change, in commit order.
+    changes: list[tuple[int, Session | Run]] = field(default_factory=list)
+    #: sequence -> event id of every event given a number.
+    events: dict[int, str] = field(default_factory=dict)
+    pruned: set[int] = field(default_factory=set)
+    latest: int = 0
+
+    def at(self, n: int) -> tuple[Session, dict[str, Run], list[str], list[tuple[int, int]]]:
+        sessions = [r for p, r in self.changes if isinstance(r, Session) and p <= n]
+        session = sessions[-1] if sessions else self.changes[0][1]
+        assert isinstance(session, Session)
+        runs: dict[str, Run] = {}
+        for position, record in self.changes:
+            if isinstance(record, Run) and position <= n:
+                runs[record.id] = record
+        ids = [self.events[s] for s in sorted(self.events) if s <= n and s not in self.pruned]
+        gaps: list[tuple[int, int]] = []
+        for number in sorted(self.pruned):
+            if gaps and number == gaps[-1][1] + 1:
+                gaps[-1] = (gaps[-1][0], number)
+            else:
+                gaps.append((number, number))
+        return session, runs, ids, [g for g in gaps if g[0] <= n]
+
+
+class Driver:
+    """Runs an operation on the store and the model alike."""
+
+    def __init__(self, store: Store, session: Session) -> None:
+        self.store = store
+        store.save_session(session)
+        self.model = Model(session=session, changes=[(0, store.get_session(session.id))])
+        self.runs: list[str] = []
+        self.counter = 0
+
+    def _note(self, position: int, record: Session | Run) -> None:
+        self.model.changes.append((position, record))
+
+    def append(self, run_index: int | None, count: int, kind: str) -> None:
+        session = self.model.session
+        run = self._run(run_index)
+        stored = self.store.append_events([_event(session, run, kind) for _ in range(count)])
+        for event in stored:
+            assert event.sequence_number is not None
+            self.model.events[event.sequence_number] = event.id
+            self.model.latest = event.sequence_number
+
+    def _run(self, run_index: int | None) -> Run | None:
+        if run_index is None or not self.runs:
+            return None
+        return self.store.get_run(self.runs[run_index % len(self.runs)])
+
+    def save_session(self) -> None:
+        self.counter += 1
+        current = self.store.get_session(self.model.session.id)
+        self.store.save_session(current.with_metadata({"change": self.counter}))
+        self._note(self.model.latest, self.store.get_session(current.id))
+
+    def save_run(self, run_index: int | None) -> None:
+        self.counter += 1
+        existing = self._run(run_index)
+        if existing is None:
+            run = Run.new(session_id=self.model.session.id, input={"n": self.counter})
+            self.runs.append(run.id)
+        else:
+            run = existing.with_metadata({"change": self.counter})
+        self.store.save_run(run)
+        self._note(self.model.latest, self.store.get_run(run.id))
+
+    def flush(self, run_index: int | None, count: int) -> None:
+        self.counter += 1
+        session = self.store.get_session(self.model.session.id)
+        existing = self._run(run_index)
+        if existing is None:
+            run = Run.new(session_id=session.id).with_status(RunStatus.COMPLETED)
+            self.runs.append(run.id)
+        else:
+            run = existing.replace(turn_count=existing.turn_count + 1)
+        events = [_event(session, run, "tool") for _ in range(count)]
+        changed = session.with_metadata({"flush": self.counter})
+        self.store.flush(ExecutionResult(session=changed, run=run, events=events))
+        stored = self.store.get_events(session.id, after=self.model.latest)
+        for event in stored:
+            assert event.sequence_number is not None
+            self.model.events[event.sequence_number] = event.id
+            self.model.latest = event.sequence_number
+        self._note(self.model.latest, self.store.get_session(session.id))
+        self._note(self.model.latest, self.store.get_run(run.id))
+
+    def prune(self, picks: list[int]) -> None:
+        present = sorted(set(self.model.events) - self.model.pruned)
+        chosen = sorted({present[i % len(present)] for i in picks}) if present else []
+        if chosen:
+            self.store.prune_events(self.model.session.id, chosen)
+            self.model.pruned.update(chosen)
+
+
+RUN_INDEX = st.none() | st.integers(0, 5)
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("append"), RUN_INDEX, st.integers(1, 4), st.sampled_from(["msg", "tool"])
+        ),
+        st.tuples(st.just("save_session")),
+        st.tuples(st.just("save_run"), RUN_INDEX),
+        st.tuples(st.just("flush"), RUN_INDEX, st.integers(0, 3)),
+        st.tuples(st.just("prune"), st.lists(st.integers(0, 50), min_size=1, max_size=3)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def run_operations(store: Store, operations: list[tuple[Any, ...]]) -> Driver:
+    driver = Driver(store, Session.new(agent_id="replay"))
+    for name, *args in operations:
+        getattr(driver, name)(*args)
+    return driver
+
+
+def check_against_model(store: Store, driver: Driver) -> None:
+    history = store.history(driver.model.session.id)
+    assert history.latest == driver.model.latest
+    stepped = {snapshot.sequence: snapshot for snapshot in history.steps(start=0)}
+    for n in range(driver.model.latest + 1):
+        snapshot = history.at(n, window=0)
+        session, runs, ids, gaps = driver.model.at(n)
+        assert snapshot.sequence == n
+        assert snapshot.session == session, n
+        assert {run.id: run for run in snapshot.runs} == runs, n
+        assert snapshot.event_count == len(ids), n
+        assert [(g.first, g.last) for g in snapshot.gaps] == gaps, n
+        assert not snapshot.approximate
+        if n in stepped:  # steps() yields at every event still stored (and at 0)
+            step = stepped[n]
+            assert step.session == snapshot.session
+            assert step.runs == snapshot.runs
+            assert step.event_count == snapshot.event_count
+            assert step.gaps == snapshot.gaps
+            assert step.tool_calls == snapshot.tool_calls
+            assert step.usage == snapshot.usage
+    present = [n for n in driver.model.events if n not in driver.model.pruned]
+    assert sorted(stepped) == sorted({0, *present})
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=OPERATIONS)
+def test_every_snapshot_equals_the_model(store: Store, operations: list[tuple[Any, ...]]) -> None:
+    check_against_model(store, run_operations(store, operations))
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=OPERATIONS)
+def test_every_snapshot_equals_the_model_long(
+    store: Store, operations: list[tuple[Any, ...]]
+) -> None:
+    check_against_model(store, run_operations(store, operations))
+
+
+def test_a_flushed_run_is_running_before_its_events_and_completed_at_the_last(
+    store: Store,
+) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    run = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    store.save_run(run)
+    store.append_events([_event(session, run)])  # 1
+    events = [_event(session, run, "tool") for _ in range(3)]  # 2, 3, 4
+    store.flush(
+        ExecutionResult(
+            session=store.get_session(session.id).with_status(SessionStatus.COMPLETED),
+            run=store.get_run(run.id).set_output({"text": "done"}),
+            events=events,
+        )
+    )
+    history = store.history(session.id)
+    statuses = [(history.at(n).runs[0].status, history.at(n).session.status) for n in range(5)]
+    assert statuses == [(RunStatus.RUNNING, SessionStatus.PENDING)] * 4 + [
+        (RunStatus.COMPLETED, SessionStatus.COMPLETED)
+    ]
+    # The notification order (the shortcut) would say otherwise: the flush stored its
+    # record changes before its events.
+    assert [s.runs[0].status for s in history.steps()] == [RunStatus.RUNNING] * 3 + [
+        RunStatus.COMPLETED
+    ]
+
+
+def test_window_tool_calls_usage_and_diff(store: Store) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    run = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    store.save_run(run)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    data = [
+        (EventType.MESSAGE_SENT, {"content": "list files"}),
+        (EventType.TOOL_CALL_STARTED, {"tool_name": "ls", "tool_call_id": "c1"}),
+        (EventType.TOOL_CALL_COMPLETED, {"tool_name": "ls", "tool_call_id": "c1"}),
+        (EventType.TOOL_CALL_STARTED, {"tool_name": "cat", "tool_call_id": "c2"}),
+        (
+            EventType.TOKEN_USAGE_UPDATED,
+            {"input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 50},
+        ),
+    ]
+    store.append_events(
+        [
+            Event.new(
+                type=kind,
+                session_id=session.id,
+                run_id=run.id,
+                data=payload,
+                timestamp=t0 + timedelta(seconds=i),
+            )
+            for i, (kind, payload) in enumerate(data)
+        ]
+    )
+    history = store.history(session.id)
+    snapshot = history.at(4, window=1)
+    assert [e.sequence_number for e in snapshot.events] == [3, 4, 5]
+    assert [c.tool_name for c in snapshot.tool_calls] == ["ls", "cat"]
+    assert [c.tool_name for c in snapshot.open_tool_calls] == ["cat"]
+    assert snapshot.tool_calls[0].duration_ms == 1000.0
+    assert snapshot.usage.input_tokens == 0  # usage came at 5
+    final = history.at(5)
+    assert (final.usage.input_tokens, final.usage.cache_read_tokens) == (100, 50)
+    assert history.until(t0 + timedelta(seconds=2.5)).sequence == 3
+    change = history.diff(2, 4)
+    assert change.events_added == 2
+    assert [c.tool_name for c in change.tool_calls_closed] == ["ls"]
+    assert [c.tool_name for c in change.tool_calls_opened] == ["cat"]
+
+
+def test_pruned_events_show_as_gaps_and_records_inside_them_still_apply(store: Store) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    store.append_events([_event(session, None) for _ in range(3)])
+    store.save_session(store.get_session(session.id).with_metadata({"at": 3}))
+    store.append_events([_event(session, None) for _ in range(3)])
+    store.prune_events(session.id, [2, 3, 4])
+    history = store.history(session.id)
+    snapshot = history.at(3)
+    assert [str(g) for g in snapshot.gaps] == ["events 2\N{EN DASH}4 pruned"]
+    assert snapshot.session.metadata == {"at": 3}
+    assert history.at(1).session.metadata == {}
+    assert snapshot.event_count == 1
+    assert [s.sequence for s in history.steps()] == [1, 5, 6]
+
+
+def test_erased_and_soft_deleted_sessions(store: Store) -> None:
+    erased = Session.new(agent_id="agent")
+    store.save_session(erased)
+    store.delete_session(erased.id)
+    with pytest.raises(AgentSessionsError) as caught:
+        store.history(erased.id)
+    assert caught.value.code == "session_not_found"
+
+    hidden = Session.new(agent_id="agent")
+    store.save_session(hidden)
+    store.append_events([_event(hidden, None)])
+    store.save_session(store.get_session(hidden.id).soft_delete())
+    with pytest.raises(AgentSessionsError) as caught:
+        store.history(hidden.id)
+    assert caught.value.code == "session_not_found"
+    assert store.history(hidden.id, include_deleted=True).at(1).session.deleted_at is not None
+    assert store.history(hidden.id, include_deleted=True).at(0).session.deleted_at is None
+
+
+def test_positions_past_the_log_are_refused(store: Store) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    store.append_events([_event(session, None)])
+    history = store.history(session.id)
+    for bad in (2, -1, "1", None):
+        with pytest.raises(AgentSessionsError) as caught:
+            history.at(bad)  # type: ignore[arg-type]
+        assert caught.value.code == "validation_error"
+
+
+def test_fork_copies_the_log_and_runs_as_they_were(store: Store) -> None:
+    session = Session.new(agent_id="agent", metadata={"task": "t"})
+    store.save_session(session)
+    run = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    store.save_run(run)
+    store.append_events([_event(session, run) for _ in range(3)])
+    store.save_run(store.get_run(run.id).with_status(RunStatus.COMPLETED))
+    store.append_events([_event(session, run) for _ in range(2)])
+
+    fork = store.fork(session.id, at=3, session_id="ses_fork")
+    assert fork.id == "ses_fork"
+    assert fork.parent_session_id == session.id
+    assert fork.metadata == {"task": "t", "forked_from": {"session": session.id, "sequence": 3}}
+    [forked_run] = store.list_runs(fork.id)
+    assert forked_run.id != run.id
+    assert forked_run.status == RunStatus.COMPLETED  # saved at position 3
+    copies = store.get_events(fork.id)
+    originals = store.get_events(session.id, before=4)
+    assert [e.sequence_number for e in copies] == [1, 2, 3]
+    assert {e.id for e in copies}.isdisjoint({e.id for e in originals})
+    assert [(e.type, e.data, e.timestamp) for e in copies] == [
+        (e.type, e.data, e.timestamp) for e in originals
+    ]
+    assert {e.run_id for e in copies} == {forked_run.id}
+    # The source is untouched; a second fork under the same id is refused.
+    assert len(store.get_events(session.id)) == 5
+    with pytest.raises(AgentSessionsError) as caught:
+        store.fork(session.id, at=1, session_id="ses_fork")
+    assert caught.value.code == "already_exists"
+
+
+def test_replay_of_a_store_opened_fresh(tmp_path: Any) -> None:
+    """Positions are stored: a store reopened replays the same."""
+    url = "sqlite:///" + str(tmp_path / "s.db")
+    with open_store(url) as store:
+        driver = run_operations(
+            store, [("append", None, 2, "msg"), ("save_session",), ("flush", None, 2)]
+        )
+    with open_store(url) as store:
+        check_against_model(store, driver)
