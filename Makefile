@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,s3]'
 	@touch $(STAMP)
 
+# The real Claude Code transcripts beside the repository (read there, never copied);
+# without them the demo imports a small transcript the project generates itself. The
+# demo's store is ./agent_sessions.db, made fresh each time.
+DEMO_DATA := ../shared/data/claude-code
+DEMO_DB := agent_sessions.db
+
 demo: $(STAMP)
-	$(BIN)/agent-sessions demo
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/agent-sessions demo --store sqlite:///$(DEMO_DB) $(if $(wildcard $(DEMO_DATA)),--data $(DEMO_DATA))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from agent_sessions import AgentSessionsError
 from agent_sessions.artifacts import ArtifactStore, FileArtifactStore
+from agent_sessions.artifacts.artifact_input import MAX_METADATA_BYTES
 from agent_sessions.artifacts.file_store import file_name
 from agent_sessions.testing.artifact_contract import ArtifactStoreContract
 
@@ -111,6 +112,24 @@ def test_sidecar_keeps_key_content_type_metadata_and_checksum(tmp_path: Path) ->
 
 
 # containment ----------------------------------------------------------------------------
+
+
+def test_metadata_is_bounded_as_on_s3(tmp_path: Path) -> None:
+    """Metadata is bounded on every backend by what S3 can carry in its headers
+    (issue 11, class 9: S3 refused a large one as a storage_error after the upload
+    began, the file store took it): at the bound it is stored, past it refused before
+    any byte is written. Non-ASCII counts as its JSON escape (``é`` is six bytes)."""
+    store = FileArtifactStore(tmp_path)
+    fits = {"m": "x" * (MAX_METADATA_BYTES - len('{"m": ""}'))}
+    assert len(json.dumps(fits, sort_keys=True)) == MAX_METADATA_BYTES
+    assert store.put("fits", b"x", metadata=fits).metadata == fits
+    for over in ({"m": fits["m"] + "x"}, {"m": "é" * (MAX_METADATA_BYTES // 6)}):
+        with pytest.raises(AgentSessionsError) as raised:
+            store.put("over", b"x", metadata=over)
+        assert raised.value.code == "validation_error"
+        assert raised.value.details["field"] == "metadata"
+        assert not store.exists("over")
+    assert leftovers(tmp_path) == []
 
 
 def test_traversal_keys_stay_inside_the_root(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from s3_server import CREDENTIALS, free_port, s3_client, s3_endpoint
 
 from agent_sessions import AgentSessionsError
 from agent_sessions.artifacts import ArtifactStore, S3ArtifactStore
+from agent_sessions.artifacts.artifact_input import MAX_METADATA_BYTES
+from agent_sessions.artifacts.s3_store import CHECKSUM_META, METADATA_META
 from agent_sessions.testing.artifact_contract import ArtifactStoreContract
 
 __all__ = ["s3_endpoint"]  # the fixture, imported so that pytest finds it here
@@ -103,6 +105,25 @@ def test_prefix_and_key_together_obey_the_s3_key_limit(s3_endpoint: str, bucket:
 
 
 # object metadata ------------------------------------------------------------------------
+
+
+def test_metadata_up_to_the_bound_fits_s3s_user_metadata(
+    s3_endpoint: str, bucket: str, raw: Any
+) -> None:
+    """The bound is S3's 2 KB of user metadata less the store's own entries. Past it,
+    the put is refused before anything is sent (it was a storage_error from the
+    server, after the upload began)."""
+    assert 2048 - len(CHECKSUM_META) - 64 - len(METADATA_META) == MAX_METADATA_BYTES
+    store = new_store(s3_endpoint, bucket)
+    fits = {"m": "x" * (MAX_METADATA_BYTES - len('{"m": ""}'))}
+    assert store.put("fits", b"x", metadata=fits).metadata == fits
+    head = raw.head_object(Bucket=bucket, Key="asm/fits")
+    assert sum(len(k) + len(v) for k, v in head["Metadata"].items()) == 2048
+    with pytest.raises(AgentSessionsError) as raised:
+        store.put("over", b"x", metadata={"m": "x" * 100_000})
+    assert raised.value.code == "validation_error"
+    assert raised.value.details["field"] == "metadata"
+    assert object_keys(raw, bucket) == ["asm/fits"]
 
 
 def test_content_type_checksum_and_metadata_are_stored_on_the_object(

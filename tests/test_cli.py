@@ -41,7 +41,7 @@ def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
 
 
 def demo_session(url: str) -> str:
-    result = invoke("demo", "--json", "--store", url)
+    result = invoke("demo", "--scripted", "--json", "--store", url)
     assert result.exit_code == 0, result.output
     return str(json.loads(result.stdout)["session"]["id"])
 
@@ -117,7 +117,7 @@ def test_where_the_store_comes_from(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     no_env: dict[str, str | None] = {"AGENT_SESSIONS_URL": None}
     assert invoke("sessions", env=no_env).exit_code == 1  # no default store yet
     assert not (tmp_path / "agent_sessions.db").exists()
-    assert invoke("demo", env=no_env).exit_code == 0
+    assert invoke("demo", "--scripted", env=no_env).exit_code == 0
     assert (tmp_path / "agent_sessions.db").is_file()
     assert len(listed("sessions", "--json", env=no_env)) == 1
 
@@ -169,7 +169,7 @@ def test_read_commands_never_create_a_postgres_schema(pg_server_url: str) -> Non
 
 def test_a_storage_failure_is_exit_2_without_the_password() -> None:
     url = "postgresql://agent:s3cret@127.0.0.1:1/db?connect_timeout=1"
-    for command in (["sessions"], ["replay", "ses_x"], ["demo"]):
+    for command in (["sessions"], ["replay", "ses_x"], ["demo", "--scripted"]):
         result = invoke(*command, "--store", url)
         assert result.exit_code == 2, (command, result.output)
         assert "storage_connection_failed" in result.stderr

@@ -572,7 +572,7 @@ def test_a_v0_1_0_store_replays_after_migrate_with_approximate_positions(
     assert "agent-sessions migrate --store" in refused.stderr
     assert invoke("migrate", "--store", url).exit_code == 0
 
-    listed = invoke("sessions", "--json", "--store", url)
+    listed = invoke("sessions", "--json", "--include-deleted", "--store", url)
     assert listed.exit_code == 0, listed.output
     with open_store(url) as store:
         logged = {

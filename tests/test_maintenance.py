@@ -387,6 +387,26 @@ def test_prune_event_types_first_go_first(store: Store) -> None:
     ]
 
 
+def test_no_types_to_prune_first_prunes_the_oldest(store: Store) -> None:
+    """An empty ``prune_event_types_first`` ordered the candidates ``ORDER BY 0``, an
+    error on every backend, so pruning failed for every session (issue 11, class 9,
+    found by the fuzzing suite)."""
+    first, second = add_session(store, created=2), add_session(store, created=1)
+    for session in (first, second):
+        add_events(store, session.id, "message_sent", "message_streamed", "message_received")
+    runner = maintenance(store)
+    per_session = RetentionPolicy(max_events_per_session=2, prune_event_types_first=[])
+    assert runner.prune_session_events(first.id, per_session) == 1
+    assert sequences(store, first.id) == [2, 3]
+    assert runner.prune_all_sessions(per_session) == 1
+    assert sequences(store, second.id) == [2, 3]
+    in_total = RetentionPolicy(max_total_events=2, prune_event_types_first=[])
+    assert runner.prune_total_events(in_total) == 2
+    assert sequences(store, first.id) == []
+    assert sequences(store, second.id) == [2, 3]
+    assert runner.health_check() == []
+
+
 def test_pruning_the_newest_event_keeps_health_clean(store: Store) -> None:
     session = add_session(store)
     add_events(store, session.id, "session_created", "run_started", "message_sent")

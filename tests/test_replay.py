@@ -378,3 +378,40 @@ def test_replay_of_a_store_opened_fresh(tmp_path: Any) -> None:
         )
     with open_store(url) as store:
         check_against_model(store, driver)
+
+
+def test_a_copied_history_replays_as_it_was_lived(store: Store) -> None:
+    """``write_session`` (importers, fork) places finished records at their last event:
+    a finished run is running from just before its first event, a finished session
+    active from 0."""
+    session = Session.new(agent_id="agent").with_status(SessionStatus.COMPLETED)
+    first = Run.new(session_id=session.id).set_output({"text": "one"})
+    second = Run.new(session_id=session.id).set_error({"message": "two"})
+    idle = Run.new(session_id=session.id)
+    events = [_event(session, first), _event(session, first), _event(session, second)]
+    store.write_session(session, [first, second, idle], events)
+
+    history = store.history(session.id)
+    status = {
+        n: (
+            history.at(n).session.status,
+            {run.id: run.status for run in history.at(n).runs},
+        )
+        for n in range(4)
+    }
+    assert status[0] == (
+        SessionStatus.ACTIVE,
+        {first.id: RunStatus.RUNNING, idle.id: RunStatus.PENDING},
+    )
+    assert status[1][1][first.id] == RunStatus.RUNNING
+    assert status[2][1] == {
+        first.id: RunStatus.COMPLETED,
+        second.id: RunStatus.RUNNING,
+        idle.id: RunStatus.PENDING,
+    }
+    assert status[3] == (
+        SessionStatus.COMPLETED,
+        {first.id: RunStatus.COMPLETED, second.id: RunStatus.FAILED, idle.id: RunStatus.PENDING},
+    )
+    assert store.get_run(first.id) == first
+    assert store.get_session(session.id) == session

@@ -7,6 +7,7 @@ changes which keys and inputs are accepted.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -18,6 +19,14 @@ from .artifact_store import ArtifactData, ArtifactRef, StorageBackend
 #: S3's limit on an object key, applied to every backend (the S3 store also counts its
 #: prefix) so that a key accepted by the file store is never refused after a move to S3.
 MAX_KEY_BYTES = 1024
+
+#: S3's limit on an object's user metadata: the UTF-8 bytes of every name and value.
+S3_USER_METADATA_BYTES = 2048
+#: The longest caller metadata, as the JSON the S3 store sends in a header (non-ASCII
+#: escaped, keys sorted): S3's limit less the store's own entries (``sha256`` with 64
+#: hex digits, and the name ``artifact-metadata``). Applied to every backend, like the
+#: key bound, so that metadata a file store took is never refused after a move to S3.
+MAX_METADATA_BYTES = S3_USER_METADATA_BYTES - len("sha256") - 64 - len("artifact-metadata")
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _PRINTABLE_ASCII = re.compile("[\x20-\x7e]+")
@@ -63,6 +72,8 @@ def describe(
 
     A content type is printable ASCII, as media types are (RFC 6838): S3 sends it as an
     HTTP header, which would garble other text and refuse line breaks after the upload.
+    Metadata travels as a header too, so it is bounded (:data:`MAX_METADATA_BYTES`):
+    larger, S3 (or the HTTP server before it) refused it after the upload began.
     """
     checked = optional_string(content_type, "content_type")
     if checked is not None and not _PRINTABLE_ASCII.fullmatch(checked):
@@ -70,7 +81,14 @@ def describe(
             "content_type must be printable ASCII, such as text/plain",
             details={"field": "content_type"},
         )
-    return checked, json_map(metadata, "metadata")
+    described = json_map(metadata, "metadata")
+    size = len(json.dumps(described, ensure_ascii=True, sort_keys=True)) if described else 0
+    if size > MAX_METADATA_BYTES:
+        raise ValidationError(
+            f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON",
+            details={"field": "metadata", "max_bytes": MAX_METADATA_BYTES, "byte_length": size},
+        )
+    return checked, described
 
 
 class MeasuredChunks:

@@ -435,6 +435,15 @@ class PostgresBackend:
     def classify(self, exc: BaseException) -> Failure | None:
         return classify(exc)
 
+    def recover(self, recorder: Any) -> None:
+        """Check every idle pooled connection and replace the dead ones: after a server
+        restart, a failover or an idle-kill, all of them died at once, and each retry
+        would otherwise take another dead one. Never raises: the retry reports."""
+        try:
+            recorder.datastore.pool.check()
+        except Exception:  # the retry that follows reports the failure
+            return
+
     def schema(self) -> PostgresSchema:
         env = self._env
         conninfo = {

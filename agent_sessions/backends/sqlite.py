@@ -230,6 +230,9 @@ class SQLiteBackend:
     def classify(self, exc: BaseException) -> Failure | None:
         return classify(exc)
 
+    def recover(self, recorder: Any) -> None:
+        """SQLite never loses a connection: nothing to recover."""
+
     def schema(self) -> SQLiteSchema | None:
         """``None`` for an in-memory database: it starts empty, at the current version."""
         return self._schema

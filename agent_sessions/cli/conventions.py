@@ -6,7 +6,7 @@ that one; it wins). Without it: ``$AGENT_SESSIONS_URL``, else the default SQLite
 
 Read commands open the store with ``create=False``: a mistyped URL is exit 1 saying
 there is no store there, never a new empty store and an empty answer. Only commands
-whose point is to write (``demo``, ``migrate``) may create one.
+whose point is to write (``import``, ``demo``, ``migrate``) may create one.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from ..composition import DEFAULT_URL, Store, default_url, open_store
+from ..domain.errors import AgentSessionsError, ErrorCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,3 +52,14 @@ def open_existing(ctx: click.Context, url: str | None) -> Store:
 
 def open_or_create(ctx: click.Context, url: str | None) -> Store:
     return open_store(resolve_store_url(ctx, url))
+
+
+def require_run(store: Store, session_id: str, run_id: str) -> None:
+    """``--run RUN`` must name a run of the session the command is about."""
+    run = store.get_run(run_id)
+    if run.session_id != session_id:
+        raise AgentSessionsError(
+            f"run {run_id} belongs to session {run.session_id}, not {session_id}",
+            code=ErrorCode.RUN_MISMATCH,
+            details={"field": "run", "run_id": run_id, "session_id": run.session_id},
+        )

@@ -29,11 +29,15 @@ from .._version import __version__
 from ..domain.errors import AgentSessionsError
 from .conventions import STORE_HELP
 from .demo import demo
+from .event_commands import events, tail
 from .failures import INTERRUPTED, OK, USER_ERROR, error_message, exit_code, one_line
 from .output import note, silence_stdout
 from .replay_commands import fork, replay
 from .session_commands import sessions, show
 from .store_commands import migrate_command, projections
+from .transfer_commands import export, import_group
+from .upkeep_commands import doctor, maintain
+from .usage_commands import cost, stats, usage
 
 PROG = "agent-sessions"
 
@@ -84,6 +88,10 @@ class _Group(click.Group):
         with _conventions():
             return super().invoke(ctx)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """In the order they were added (a user's path through them), not sorted."""
+        return list(self.commands)
+
 
 @click.group(
     cls=_Group,
@@ -102,7 +110,24 @@ def cli(ctx: click.Context, store_url: str | None) -> None:
     ctx.obj = {"store_url": store_url}
 
 
-for _command in (demo, sessions, show, replay, fork, migrate_command, projections):
+for _command in (
+    import_group,
+    export,
+    sessions,
+    show,
+    events,
+    tail,
+    replay,
+    fork,
+    stats,
+    usage,
+    cost,
+    maintain,
+    doctor,
+    projections,
+    migrate_command,
+    demo,
+):
     cli.add_command(_command)
 
 

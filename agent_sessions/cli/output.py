@@ -9,11 +9,13 @@ old one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import click
@@ -71,6 +73,23 @@ def to_json(value: Any) -> str:
     ``default=str`` for the few values ``to_dict`` leaves typed."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     return _UNSAFE_JSON.sub(_escape, text)
+
+
+def plain(value: Any) -> Any:
+    """A typed result as JSON values: dataclasses as objects (their properties left
+    out), times as ISO 8601 strings, records through their own ``to_dict``."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        return plain(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(item) for item in value]
+    return value
 
 
 def print_json(value: Any) -> None:

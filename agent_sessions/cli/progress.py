@@ -1,4 +1,4 @@
-"""Progress bars for long commands (migrations, projection rebuilds): on stderr, and
+"""Progress bars for long commands (migrations, rebuilds, imports, retention): on stderr, and
 only when stderr is a terminal, so that logs and pipes get no control characters."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskID,
@@ -42,5 +43,60 @@ def progress_bars() -> Iterator[ProgressFn | None]:
             if name not in tasks:
                 tasks[name] = bars.add_task(name, total=head)
             bars.update(tasks[name], completed=position, total=head)
+
+        yield update
+
+
+#: What ``Maintenance``'s ``progress=`` calls: (operation, items in the batch just done).
+CountFn = Callable[[str, int], None]
+
+
+@contextmanager
+def progress_counts() -> Iterator[CountFn | None]:
+    """A callback counting what each operation has done so far (no total is known
+    beforehand), or ``None`` (no terminal)."""
+    stderr = error_console()
+    if not stderr.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        TextColumn("{task.completed:,}"),
+        console=stderr,
+        transient=False,
+    ) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(name: str, done: int) -> None:
+            if name not in tasks:
+                tasks[name] = bars.add_task(name, total=None)
+            bars.advance(tasks[name], done)
+
+        yield update
+
+
+#: What the importers' ``progress=`` arguments call: (bytes done, bytes in all).
+StepFn = Callable[[int, int], None]
+
+
+@contextmanager
+def byte_progress(name: str) -> Iterator[StepFn | None]:
+    """One bar for reading files (``2.7/6.7 MB``), or ``None`` (no terminal)."""
+    stderr = error_console()
+    if not stderr.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    ) as bars:
+        task = bars.add_task(name, total=None)
+
+        def update(done: int, total: int) -> None:
+            bars.update(task, completed=done, total=total)
 
         yield update

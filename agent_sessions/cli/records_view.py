@@ -18,16 +18,17 @@ from .view_parts import RunLabels, run_line, status_text
 
 
 def session_lines(sessions: Iterable[Session]) -> Iterator[Text]:
-    """``ses_...  agent  status  created  tags``, columns as wide as their longest."""
+    """``ses_...  created  status  agent  tags``, columns as wide as their longest: what
+    a narrow terminal cuts is the agent and the tags, never the id or the time."""
     found = list(sessions)
     id_width = max((len(s.id) for s in found), default=0)
     agent_width = max((len(s.agent_id) for s in found), default=0)
     for session in found:
         text = line()
         text.append(f"{session.id:<{id_width}}", style="cyan")
-        text.append(f"  {session.agent_id:<{agent_width}}  ")
+        text.append(f"  {when(session.created_at)}  ")
         text.append_text(status_text(f"{session.status.value:<9}"))
-        text.append(f"  {when(session.created_at)}")
+        text.append(f"  {session.agent_id:<{agent_width}}")
         if session.deleted_at is not None:
             text.append("  (deleted)", style="red")
         if session.tags:

@@ -4,24 +4,21 @@ session that starts from such a point (``services/history.py`` does the work).""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import TypeVar
+from collections.abc import Iterator
+from datetime import datetime
 
 import click
 
-from ..composition import Store
-from ..domain.errors import AgentSessionsError, ErrorCode
 from ..domain.replay import SessionSnapshot
 from ..services.history import DEFAULT_WINDOW, SessionHistory
-from .conventions import json_option, open_existing, store_option
+from .arguments import converted, moment
+from .conventions import json_option, open_existing, require_run, store_option
 from .output import console, echo, note, print_all, print_json, print_json_lines
 from .records_view import session_header
 from .snapshot_view import only_run, render_snapshot
 from .step_view import step_block
 from .view_parts import RunLabels
 
-_T = TypeVar("_T")
 _RANGE = re.compile(r"\s*(\d*)\s*(\.\.)?\s*(\d*)\s*")
 
 
@@ -41,39 +38,6 @@ def step_range(text: str) -> tuple[int, int | None]:
     return start, stop
 
 
-def moment(text: str) -> datetime:
-    """An ISO 8601 time; one without a zone is UTC (the store keeps UTC)."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time, e.g. 2025-03-01T09:00:00Z"
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _converted(
-    convert: Callable[[str], _T],
-) -> Callable[[click.Context, click.Parameter, str | None], _T | None]:
-    """An option callback: ``convert`` the given text (click's own parameter types
-    changed shape between versions; a callback did not)."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> _T | None:
-        return None if value is None else convert(value)
-
-    return callback
-
-
-def _check_run(store: Store, session_id: str, run_id: str) -> None:
-    run = store.get_run(run_id)
-    if run.session_id != session_id:
-        raise AgentSessionsError(
-            f"run {run_id} belongs to session {run.session_id}, not {session_id}",
-            code=ErrorCode.RUN_MISMATCH,
-            details={"field": "run", "run_id": run_id, "session_id": run.session_id},
-        )
-
-
 @click.command()
 @click.argument("session_id", metavar="SESSION")
 @click.option(
@@ -87,7 +51,7 @@ def _check_run(store: Store, session_id: str, run_id: str) -> None:
     "--until",
     default=None,
     metavar="TIME",
-    callback=_converted(moment),
+    callback=converted(moment),
     help="the position of the last event at or before this ISO 8601 time (UTC if no zone)",
 )
 @click.option(
@@ -108,7 +72,7 @@ def _check_run(store: Store, session_id: str, run_id: str) -> None:
     "--steps",
     default=None,
     metavar="A..B",
-    callback=_converted(step_range),
+    callback=converted(step_range),
     help="print every step from A to B, one block each (A.., ..B and A too)",
 )
 @click.option("--include-deleted", is_flag=True, help="replay a soft-deleted session too")
@@ -140,7 +104,7 @@ def replay(
     with open_existing(ctx, store_url) as store:
         history = store.history(session_id, include_deleted=include_deleted)
         if run_id is not None:
-            _check_run(store, session_id, run_id)
+            require_run(store, session_id, run_id)
         if steps is not None:
             _print_steps(history, steps, run_id=run_id, window=window, as_json=as_json)
             return

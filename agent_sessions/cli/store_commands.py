@@ -1,22 +1,21 @@
-"""``migrate`` and ``projections``: keeping a store's schema and read models current."""
+"""``migrate`` and ``projections``: keeping a store's schema and read models current
+(your own projections: ``user_projections.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import signal
-import sys
 import threading
-from pathlib import Path
+from typing import Any
 
 import click
-from eventsourcing.utils import resolve_topic
 
-from ..composition import Store, migrate
-from ..domain.errors import ValidationError
-from ..read_models.projection import Projection
+from ..composition import migrate
+from ..read_models.engine import ProjectionStatus
 from .conventions import json_option, open_existing, resolve_store_url, store_option
 from .output import echo, note, print_json
 from .progress import progress_bars
+from .user_projections import PROJECTION_OPTION, Loaded, register_all
 
 
 @click.command("migrate")
@@ -38,94 +37,105 @@ def migrate_command(
         echo(line)
 
 
-def _load(topic: str) -> Projection:
-    """``module:Class`` to an instance; the working directory is importable, as it is
-    for ``python -m``, so a projection next to the user's code is found."""
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        projection = resolve_topic(topic)()
-    except Exception as exc:
-        raise ValidationError(
-            f"cannot load projection {topic!r}: {type(exc).__name__}: {exc} "
-            "(expected module:Class, the module importable from here)",
-            details={"field": "projection", "value": topic},
-        ) from exc
-    if not isinstance(projection, Projection):
-        raise ValidationError(
-            f"{topic} is not a Projection subclass",
-            details={"field": "projection", "value": topic},
-        )
-    return projection
-
-
-_PROJECTION_OPTION = click.option(
-    "--projection",
-    "topics",
-    multiple=True,
-    metavar="MODULE:CLASS",
-    help="also register this Projection subclass (repeatable)",
-)
-
-
-def _registered(store: Store, topics: tuple[str, ...]) -> Store:
-    for topic in topics:
-        store.projections.register(_load(topic))
-    return store
-
-
 @click.group()
 def projections() -> None:
-    """Run, rebuild or inspect the read models."""
+    """Run, rebuild or inspect the read models, built-in and your own."""
+
+
+def status_dict(found: ProjectionStatus, topic: str | None) -> dict[str, Any]:
+    return {
+        "name": found.name,
+        "topic": topic,
+        "loaded": True,
+        "position": found.position,
+        "head": found.head,
+        "lag": found.lag,
+        "failure": None if found.failure is None else dataclasses.asdict(found.failure),
+        "error": None,
+    }
+
+
+def statuses(loaded: Loaded, engine: Any) -> list[dict[str, Any]]:
+    """Every projection's status: the registered ones, then the remembered ones that
+    could not be loaded here (their position as stored, and why)."""
+    found = [status_dict(engine.status(name), loaded.topics.get(name)) for name in engine.names]
+    head = engine.head()
+    for name, error in loaded.missing.items():
+        position = engine.views.position(name)
+        found.append(
+            {
+                "name": name,
+                "topic": loaded.topics[name],
+                "loaded": False,
+                "position": position,
+                "head": head,
+                "lag": max(0, head - position),
+                "failure": None,
+                "error": error.message,
+            }
+        )
+    return found
+
+
+def status_line(found: dict[str, Any]) -> str:
+    text = f"{found['name']:<24} position={found['position']:<10} lag={found['lag']}"
+    if found["topic"]:
+        text += f"  {found['topic']}"
+    if found["failure"] is not None:
+        text += f"  FAILED at notification {found['failure']['notification_id']}"
+    if not found["loaded"]:
+        text += f"  NOT LOADED: {found['error']}"
+    return text
 
 
 @projections.command()
-@_PROJECTION_OPTION
+@PROJECTION_OPTION
 @json_option
 @store_option
 @click.pass_context
 def status(
     ctx: click.Context, topics: tuple[str, ...], as_json: bool, store_url: str | None
 ) -> None:
-    """Print each projection's position and lag."""
+    """Print each projection's position and lag (built-in ones, and yours the store
+    remembers)."""
     with open_existing(ctx, store_url) as store:
-        engine = _registered(store, topics).projections
-        found = [engine.status(name) for name in engine.names]
+        loaded = register_all(store, topics)
+        found = statuses(loaded, store.projections)
     if as_json:
-        print_json(
-            {
-                "projections": [
-                    {
-                        "name": s.name,
-                        "position": s.position,
-                        "head": s.head,
-                        "lag": s.lag,
-                        "failure": None if s.failure is None else dataclasses.asdict(s.failure),
-                    }
-                    for s in found
-                ]
-            }
-        )
+        print_json({"projections": found})
         return
-    for s in found:
-        failed = "" if s.failure is None else f"  FAILED at notification {s.failure.position}"
-        echo(f"{s.name:<24} position={s.position:<10} lag={s.lag}{failed}")
+    for item in found:
+        echo(status_line(item))
 
 
 @projections.command()
 @click.argument("name")
-@_PROJECTION_OPTION
+@PROJECTION_OPTION
 @store_option
 @click.pass_context
 def rebuild(ctx: click.Context, name: str, topics: tuple[str, ...], store_url: str | None) -> None:
     """Drop a projection's view and replay the whole log into it."""
-    with open_existing(ctx, store_url) as store, progress_bars() as progress:
-        applied = _registered(store, topics).projections.rebuild(name, progress=progress)
+    with open_existing(ctx, store_url) as store:
+        loaded = register_all(store, topics)
+        loaded.require([name])
+        with progress_bars() as progress:
+            applied = store.projections.rebuild(name, progress=progress)
     note(f"rebuilt {name}: {applied} events applied")
 
 
 @projections.command()
-@_PROJECTION_OPTION
+@click.argument("name")
+@store_option
+@click.pass_context
+def forget(ctx: click.Context, name: str, store_url: str | None) -> None:
+    """Stop loading your projection NAME in later commands (its view stays)."""
+    with open_existing(ctx, store_url) as store:
+        known = store.projections.forget(name)
+    note(f"forgot {name}" if known else f"{name} was not remembered: nothing to forget")
+
+
+@projections.command()
+@PROJECTION_OPTION
 @click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
 @store_option
 @click.pass_context
@@ -134,7 +144,8 @@ def run(
 ) -> None:
     """Follow the log and keep every projection up to date until interrupted."""
     with open_existing(ctx, store_url) as store:
-        engine = _registered(store, topics).projections
+        register_all(store, topics).require()
+        engine = store.projections
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         note(f"following {store.url} with {', '.join(engine.names)}")

@@ -26,6 +26,7 @@ from ..domain.pricing import PricingTable
 from ..domain.record_merge import carry_version
 from ..domain.record_redactor import RecordRedactor, redacted_errors
 from ..domain.run import Run
+from ..domain.serialization import optional_json_map, optional_string
 from ..domain.session import Session
 from ..ports.backend import Backend
 from ..ports.failures import storage_error
@@ -91,6 +92,7 @@ class Store(EventSourcedSessionStore):
             poll_interval=backend.poll_interval,
             change_feed=backend.change_feed(app.factory, app.recorder),
             url=backend.url,
+            recover=lambda: backend.recover(app.recorder),
         )
         self._backend = backend
         self.artifact_store = artifact_store
@@ -130,6 +132,17 @@ class Store(EventSourcedSessionStore):
             if self._redactor is not None and isinstance(events, (list, tuple)):
                 events = [self._redacted(event) for event in events]
             return super().append_events(events)
+
+    def write_session(
+        self, session: Session, runs: Sequence[Run], events: Sequence[Event]
+    ) -> list[Event]:
+        """Also the path of ``fork`` and of the importers: redacted like every write."""
+        with redacted_errors(self._redactor):
+            if self._redactor is not None:
+                session = self._redacted(session)
+                runs = [self._redacted(run) for run in runs]
+                events = [self._redacted(event) for event in events]
+            return super().write_session(session, runs, events)
 
     def flush(self, result: ExecutionResult) -> None:
         with redacted_errors(self._redactor):
@@ -266,7 +279,13 @@ class Store(EventSourcedSessionStore):
         """Store the bytes, then register them with the size and checksum the artifact
         store computed. If registering fails the blob stays (an overwrite-safe put by
         key) and a retry registers it; the reverse order could register missing bytes.
-        With redaction on, ``metadata`` is redacted (the blob's bytes are not)."""
+        With redaction on, ``metadata`` is redacted (the blob's bytes are not).
+
+        The registry's fields are checked first: a refused put writes no blob."""
+        optional_string(session_id, "session_id")
+        optional_string(run_id, "run_id")
+        optional_string(content_type, "content_type")
+        optional_json_map(metadata, "metadata")
         if self._redactor is not None and isinstance(metadata, dict):
             metadata = self._redactor.redact_json(metadata)
         blob = self._blobs(

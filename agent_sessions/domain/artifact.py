@@ -72,9 +72,9 @@ class Artifact:
             "checksum_sha256": self.checksum_sha256,
             "storage_backend": self.storage_backend,
             "storage_ref": self.storage_ref,
-            "metadata": to_json_value(self.metadata),
-            "created_at": to_iso(self.created_at),
-            "deleted_at": to_iso(self.deleted_at),
+            "metadata": to_json_value(self.metadata, field="metadata"),
+            "created_at": to_iso(self.created_at, "created_at"),
+            "deleted_at": to_iso(self.deleted_at, "deleted_at"),
         }
 
     def public_dict(self) -> dict[str, Any]:

@@ -36,11 +36,11 @@ class ExecutionResult:
                     provider_metadata=dict(value.get("provider_metadata") or {}),
                 )
             except (KeyError, TypeError):
-                raise ValidationError(_INVALID) from None
+                raise ValidationError(_INVALID, details={"field": "result"}) from None
         else:
-            raise ValidationError(_INVALID)
+            raise ValidationError(_INVALID, details={"field": "result"})
         if not isinstance(result.session, Session) or not isinstance(result.run, Run):
-            raise ValidationError(_INVALID)
+            raise ValidationError(_INVALID, details={"field": "result"})
         if not isinstance(result.events, (list, tuple)):
-            raise ValidationError(_INVALID)
+            raise ValidationError(_INVALID, details={"field": "result"})
         return result

@@ -9,6 +9,13 @@ longest model-name prefix in the table (``claude-sonnet-4`` prices
 ``claude-sonnet-4-20250514``), else by the provider default. An unknown provider, or no
 provider at all, has no cost (``None``), which callers count as unmapped rather than as
 free.
+
+Each token kind has its own rate, as on the bill: input, output, cache reads and cache
+writes. Anthropic bills a cache write by how long it is kept: five minutes (the
+``cache_creation`` rate) or one hour (``cache_creation_1h``, twice the input rate). A
+usage map says how many of its ``cache_creation_tokens`` were one-hour writes in
+``cache_creation_1h_tokens`` (a part of them, not an addition: the other counts and the
+views stay as they are); without it every cache write is priced at ``cache_creation``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from .errors import ValidationError
 from .run import Run
 from .token_usage import token_count
 
-_RATE_FIELDS = ("input", "output", "cache_read", "cache_creation")
+_RATE_FIELDS = ("input", "output", "cache_read", "cache_creation", "cache_creation_1h")
 #: The ``token_usage`` keys priced, and the rate each uses.
 _TOKEN_KEYS = (
     ("input_tokens", "input"),
@@ -31,6 +38,8 @@ _TOKEN_KEYS = (
     ("cache_read_tokens", "cache_read"),
     ("cache_creation_tokens", "cache_creation"),
 )
+#: The part of ``cache_creation_tokens`` written to the one-hour cache.
+CACHE_1H_KEY = "cache_creation_1h_tokens"
 
 
 def _rate(value: Any, name: str) -> float:
@@ -49,12 +58,14 @@ def _finite(cost: float) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class ModelRates:
-    """Dollars per token. Cache reads and cache writes default to the input rate."""
+    """Dollars per token. Cache reads and cache writes default to the input rate; one-hour
+    cache writes default to the (five-minute) cache write rate."""
 
     input: float
     output: float
     cache_read: float | None = None
     cache_creation: float | None = None
+    cache_creation_1h: float | None = None
 
     def __post_init__(self) -> None:
         for name in _RATE_FIELDS:
@@ -74,16 +85,27 @@ class ModelRates:
             output=value.get("output"),  # type: ignore[arg-type]
             cache_read=value.get("cache_read"),
             cache_creation=value.get("cache_creation"),
+            cache_creation_1h=value.get("cache_creation_1h"),
         )
 
     def cost(self, token_usage: Mapping[str, Any]) -> float:
+        write = self.input if self.cache_creation is None else self.cache_creation
         rates = {
             "input": self.input,
             "output": self.output,
             "cache_read": self.input if self.cache_read is None else self.cache_read,
-            "cache_creation": self.input if self.cache_creation is None else self.cache_creation,
+            "cache_creation": write,
         }
-        return sum(token_count(token_usage, key) * rates[rate] for key, rate in _TOKEN_KEYS)
+        cost = sum(token_count(token_usage, key) * rates[rate] for key, rate in _TOKEN_KEYS)
+        # One-hour writes are a part of the cache writes priced above: add what they
+        # cost beyond the five-minute rate (never more of them than there are writes).
+        long_writes = min(
+            token_count(token_usage, CACHE_1H_KEY),
+            token_count(token_usage, "cache_creation_tokens"),
+        )
+        if long_writes and self.cache_creation_1h is not None:
+            cost += long_writes * (self.cache_creation_1h - write)
+        return cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,39 +211,59 @@ def _per_million(
     output: float,
     cache_read: float | None = None,
     cache_creation: float | None = None,
+    cache_creation_1h: float | None = None,
 ) -> dict[str, float]:
     rates = {
         "input": input,
         "output": output,
         "cache_read": cache_read,
         "cache_creation": cache_creation,
+        "cache_creation_1h": cache_creation_1h,
     }
     return {name: value / 1_000_000 for name, value in rates.items() if value is not None}
 
 
+#: Anthropic's columns, in its order: input, output, cache reads, five-minute cache
+#: writes (1.25x input), one-hour cache writes (2x input).
 _ANTHROPIC = {
-    "default": _per_million(3.0, 15.0, 0.30, 3.75),
+    # An unknown Claude model is priced as Sonnet, the middle of the range.
+    "default": _per_million(3.0, 15.0, 0.30, 3.75, 6.0),
     "models": {
-        "claude-opus-4": _per_million(15.0, 75.0, 1.50, 18.75),
-        "claude-opus-4-5": _per_million(5.0, 25.0, 0.50, 6.25),
-        "claude-sonnet-4": _per_million(3.0, 15.0, 0.30, 3.75),
-        "claude-haiku-4": _per_million(1.0, 5.0, 0.10, 1.25),
-        "claude-3-7-sonnet": _per_million(3.0, 15.0, 0.30, 3.75),
-        "claude-3-5-sonnet": _per_million(3.0, 15.0, 0.30, 3.75),
-        "claude-3-5-haiku": _per_million(0.80, 4.0, 0.08, 1.0),
+        # Opus 4.5 and later cost a third of Opus 4 and 4.1 (the longest prefix wins:
+        # ``claude-opus-4-20250514`` and ``claude-opus-4-1-...`` are the old tier).
+        "claude-opus-4": _per_million(15.0, 75.0, 1.50, 18.75, 30.0),
+        "claude-opus-4-1": _per_million(15.0, 75.0, 1.50, 18.75, 30.0),
+        "claude-opus-4-5": _per_million(5.0, 25.0, 0.50, 6.25, 10.0),
+        "claude-opus-4-6": _per_million(5.0, 25.0, 0.50, 6.25, 10.0),
+        "claude-sonnet-4": _per_million(3.0, 15.0, 0.30, 3.75, 6.0),
+        "claude-haiku-4": _per_million(1.0, 5.0, 0.10, 1.25, 2.0),
+        "claude-3-opus": _per_million(15.0, 75.0, 1.50, 18.75, 30.0),
+        "claude-3-7-sonnet": _per_million(3.0, 15.0, 0.30, 3.75, 6.0),
+        "claude-3-5-sonnet": _per_million(3.0, 15.0, 0.30, 3.75, 6.0),
+        "claude-3-5-haiku": _per_million(0.80, 4.0, 0.08, 1.0, 1.6),
+        "claude-3-haiku": _per_million(0.25, 1.25, 0.03, 0.30, 0.50),
     },
 }
+#: OpenAI bills no cache writes (its prompt caching is automatic): only cached input
+#: has its own, lower rate.
 _OPENAI = {
-    "default": _per_million(2.50, 10.0, 1.25),
+    "default": _per_million(1.25, 10.0, 0.125, 1.25),
     "models": {
-        "gpt-4o": _per_million(2.50, 10.0, 1.25),
-        "gpt-4o-mini": _per_million(0.15, 0.60, 0.075),
-        "gpt-4.1": _per_million(2.0, 8.0, 0.50),
-        "gpt-4.1-mini": _per_million(0.40, 1.60, 0.10),
-        "gpt-5": _per_million(1.25, 10.0, 0.125),
-        "gpt-5-mini": _per_million(0.25, 2.0, 0.025),
-        "o3": _per_million(2.0, 8.0, 0.50),
-        "o4-mini": _per_million(1.10, 4.40, 0.275),
+        "gpt-5": _per_million(1.25, 10.0, 0.125, 1.25),
+        "gpt-5.1": _per_million(1.25, 10.0, 0.125, 1.25),
+        "gpt-5.2": _per_million(1.75, 14.0, 0.175, 1.75),
+        "gpt-5-mini": _per_million(0.25, 2.0, 0.025, 0.25),
+        "gpt-5-nano": _per_million(0.05, 0.40, 0.005, 0.05),
+        "gpt-5.1-codex-mini": _per_million(0.25, 2.0, 0.025, 0.25),
+        "gpt-4.1": _per_million(2.0, 8.0, 0.50, 2.0),
+        "gpt-4.1-mini": _per_million(0.40, 1.60, 0.10, 0.40),
+        "gpt-4.1-nano": _per_million(0.10, 0.40, 0.025, 0.10),
+        "gpt-4o": _per_million(2.50, 10.0, 1.25, 2.50),
+        "gpt-4o-mini": _per_million(0.15, 0.60, 0.075, 0.15),
+        "o1": _per_million(15.0, 60.0, 7.50, 15.0),
+        "o3": _per_million(2.0, 8.0, 0.50, 2.0),
+        "o3-mini": _per_million(1.10, 4.40, 0.55, 1.10),
+        "o4-mini": _per_million(1.10, 4.40, 0.275, 1.10),
     },
 }
 _GEMINI = {
@@ -233,10 +275,12 @@ _GEMINI = {
     },
 }
 
-#: List prices as the vendors published them in 2025, for estimates; pass your own table
-#: for anything you bill on. Each vendor is listed under its API name and under the name
-#: its CLI agent's adapter records as ``Run.provider`` (``claude``, ``codex``), so runs
-#: recorded either way are priced.
+#: List prices as of February 2026 (standard tier, prompts up to 200K tokens: the batch
+#: discount, priority tiers, long-context surcharges and per-request server tool fees are
+#: not priced); pass your own table for anything you bill on (every caller that prices
+#: takes one). Each vendor is listed under its API name and under the name its CLI
+#: agent's adapter records as ``Run.provider`` (``claude``, ``codex``), so runs recorded
+#: either way are priced.
 DEFAULT_PRICING = PricingTable.coerce(
     {
         "anthropic": _ANTHROPIC,

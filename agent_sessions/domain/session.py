@@ -138,12 +138,12 @@ class Session:
             "agent_id": self.agent_id,
             "status": self.status.value,
             "parent_session_id": self.parent_session_id,
-            "metadata": to_json_value(self.metadata),
-            "context": to_json_value(self.context),
+            "metadata": to_json_value(self.metadata, field="metadata"),
+            "context": to_json_value(self.context, field="context"),
             "tags": list(self.tags),
-            "created_at": to_iso(self.created_at),
-            "updated_at": to_iso(self.updated_at),
-            "deleted_at": to_iso(self.deleted_at),
+            "created_at": to_iso(self.created_at, "created_at"),
+            "updated_at": to_iso(self.updated_at, "updated_at"),
+            "deleted_at": to_iso(self.deleted_at, "deleted_at"),
         }
 
     @classmethod

@@ -92,6 +92,11 @@ class Backend(Protocol):
         """What a failure of this backend's driver means for a retrying caller."""
         ...
 
+    def recover(self, recorder: Any) -> None:
+        """After a lost connection, before the retry: drop pooled connections that died
+        with it (PostgreSQL). Nothing to do where there is no pool."""
+        ...
+
     def schema(self) -> SchemaAccess | None:
         """Access for schema versions and migrations; ``None`` for a database that
         starts empty every time (``memory://``)."""

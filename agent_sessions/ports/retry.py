@@ -29,9 +29,19 @@ class RetryPolicy:
     #: Upper bound of one jittered back-off after a conflict, in seconds.
     max_conflict_backoff: float = 0.05
 
-    def run(self, operation: str, work: Callable[[], _T], classify: Classifier) -> _T:
+    def run(
+        self,
+        operation: str,
+        work: Callable[[], _T],
+        classify: Classifier,
+        *,
+        recover: Callable[[], None] | None = None,
+    ) -> _T:
         """Run ``work`` until it neither conflicts nor loses its connection, within the
-        bounds above; storage failures leave as coded ``AgentSessionsError``s."""
+        bounds above; storage failures leave as coded ``AgentSessionsError``s. After a
+        lost connection, ``recover`` (when given) runs before the next attempt: a pool
+        whose connections all died with the server would otherwise spend every retry on
+        another dead one."""
         conflicts = connection_failures = 0
         while True:
             try:
@@ -54,6 +64,8 @@ class RetryPolicy:
                 elif kind is Failure.CONNECTION and connection_failures < self.connection_retries:
                     connection_failures += 1
                     time.sleep(0.05 * 2**connection_failures)
+                    if recover is not None:
+                        recover()
                 else:
                     raise storage_error(exc, operation, kind) from exc
 

@@ -238,6 +238,36 @@ class ProjectionEngine:
     def names(self) -> list[str]:
         return list(self._projections)
 
+    def remember(self, name: str, topic: str) -> None:
+        """Keep the ``module:Class`` topic of the registered projection ``name`` in the
+        store, so that tools opening the store later can load it again
+        (:meth:`remembered`): the command line's ``projections`` commands do."""
+        self.get(name)
+
+        def write() -> None:
+            with self.views.transaction(commit=True) as cursor:
+                view_meta.put_topic(cursor, name, topic)
+
+        self._retry.run(f"projection {name}", write, self.views.classify)
+
+    def remembered(self) -> dict[str, str]:
+        """The remembered topics, by projection name (registered in this process or
+        not)."""
+        with self.views.transaction(commit=False) as cursor:
+            return view_meta.topics(cursor)
+
+    def forget(self, name: str) -> bool:
+        """Stop remembering ``name``'s topic (its view and position stay); whether it
+        was remembered."""
+
+        def write() -> bool:
+            with self.views.transaction(commit=True) as cursor:
+                known = name in view_meta.topics(cursor)
+                view_meta.delete_topic(cursor, name)
+            return known
+
+        return self._retry.run(f"projection {name}", write, self.views.classify)
+
     # running --------------------------------------------------------------------------
 
     def head(self) -> int:

@@ -163,7 +163,7 @@ class EventsView(Projection):
         rest, then the oldest: by sequence within one session, or across the store by
         the session's creation and then by sequence (sessions without a session row
         are left to the orphan checks)."""
-        type_order, order_params = ranked_first("e.type", first_types)
+        type_terms, order_params = ranked_first("e.type", first_types)
         where = Where().not_among("e.type", protected_types)
         if session_id is not None:
             where.equals("e.session_id", session_id)
@@ -173,7 +173,7 @@ class EventsView(Projection):
             order = "s.created_us, s.session_id, e.sequence_number"
         rows = view.execute(
             f"SELECT e.session_id, e.event_id, e.sequence_number FROM {source}{where.sql()} "
-            f"ORDER BY {type_order}, {order} LIMIT ?",
+            f"ORDER BY {', '.join([*type_terms, order])} LIMIT ?",
             [*where.params, *order_params, limit],
         ).fetchall()
         return [

@@ -106,11 +106,13 @@ class Where:
         return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
 
 
-def ranked_first(column: str, values: Sequence[str]) -> tuple[str, list[str]]:
-    """An ``ORDER BY`` term putting rows whose ``column`` is one of ``values`` first."""
+def ranked_first(column: str, values: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The ``ORDER BY`` terms putting rows whose ``column`` is one of ``values`` first:
+    none for no values (a constant ``0`` there would be read as "the first column", and
+    ``ORDER BY 0`` is an error on every backend)."""
     if not values:
-        return "0", []
-    return f"CASE WHEN {column} IN ({marks(len(values))}) THEN 0 ELSE 1 END", list(values)
+        return [], []
+    return [f"CASE WHEN {column} IN ({marks(len(values))}) THEN 0 ELSE 1 END"], list(values)
 
 
 @dataclass(frozen=True, slots=True)

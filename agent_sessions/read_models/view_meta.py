@@ -1,11 +1,13 @@
 """``view_meta``: small named values the read side keeps beside its views.
 
-Three kinds live here: the HMAC key that signs query cursors (``cursor_key``, made once
+Four kinds live here: the HMAC key that signs query cursors (``cursor_key``, made once
 per store so a cursor works in every process and after restarts), the shape version
 of each projection (``shape:<name>``), which tells the engine that a view was written
-by a version with other tables and must be rebuilt from the log, and the mark of a
+by a version with other tables and must be rebuilt from the log, the mark of a
 projection stopped at an event it cannot apply (``failed:<name>``, a JSON object), kept
-here so that every process sees it and stops too.
+here so that every process sees it and stops too, and the ``module:Class`` topic of each
+user projection registered by name (``topic:<name>``), so that a tool opening the store
+later (``agent-sessions projections status``) knows which projections it has.
 """
 
 from __future__ import annotations
@@ -77,3 +79,22 @@ def put_failure(view: ViewCursor, projection_name: str, mark: dict[str, Any]) ->
 
 def clear_failure(view: ViewCursor, projection_name: str) -> None:
     view.execute("DELETE FROM view_meta WHERE name = ?", (failure_name(projection_name),))
+
+
+_TOPIC = "topic:"
+
+
+def put_topic(view: ViewCursor, projection_name: str, topic: str) -> None:
+    put(view, f"{_TOPIC}{projection_name}", topic)
+
+
+def topics(view: ViewCursor) -> dict[str, str]:
+    """The remembered ``module:Class`` topics, by projection name."""
+    rows = view.execute(
+        "SELECT name, value FROM view_meta WHERE name LIKE ?", (f"{_TOPIC}%",)
+    ).fetchall()
+    return {str(row["name"])[len(_TOPIC) :]: str(row["value"]) for row in rows}
+
+
+def delete_topic(view: ViewCursor, projection_name: str) -> None:
+    view.execute("DELETE FROM view_meta WHERE name = ?", (f"{_TOPIC}{projection_name}",))

@@ -47,7 +47,7 @@ from ..read_models.events import EventSearch, PruneCandidate
 from ..read_models.sql_filters import Key, KeysetPage
 from .artifact_registry import ArtifactRegistry
 from .conflicts import reread_and_retry
-from .maintenance_report import MaintenanceReport
+from .maintenance_report import MaintenancePlan, MaintenanceReport
 from .query_api import EventReader
 
 _log = logging.getLogger(__name__)
@@ -168,6 +168,113 @@ class Maintenance:
         # The telemetry event ``[agent_session_manager, maintenance, complete]``.
         _log.info("maintenance complete", extra={"maintenance_report": report.to_dict()})
         return report
+
+    # dry run --------------------------------------------------------------------------
+
+    def plan(self, policy: RetentionPolicy) -> MaintenancePlan:
+        """What :meth:`execute` would do with ``policy`` now, changing nothing: the same
+        candidate queries, in the same order, each step seeing what the steps before it
+        would have removed (erased sessions are not pruned; per-session pruning comes
+        before the store-wide cap). Candidates are judged on the views' copies; a run
+        re-checks each record against the store, so it may do less, never more."""
+        policy = _checked(policy)
+        now = self._clock()
+        with self._operation("plan"):
+            soft = self._planned_soft_deletes(policy, now)
+            hard = self._planned_erasures(policy, now)
+            prune = self._planned_pruning(policy, set(hard))
+            registry = self._registry
+            orphans = 0 if registry is None else len(registry.orphans())
+            counters = [] if self._index is None else self._index.index_health().orphaned_counters
+        return MaintenancePlan(
+            sessions_to_soft_delete=soft,
+            sessions_to_hard_delete=hard,
+            events_to_prune=prune,
+            orphaned_artifacts=orphans,
+            orphaned_sequences=len(counters),
+        )
+
+    def _planned_soft_deletes(self, policy: RetentionPolicy, now: datetime) -> list[str]:
+        cut = policy.cutoffs(now)
+        if cut.updated_before is None and cut.created_before is None:
+            return []
+        candidates = partial(
+            self._read_models.sessions.soft_delete_candidates,
+            updated_before_us=None if cut.updated_before is None else to_micros(cut.updated_before),
+            created_before_us=None if cut.created_before is None else to_micros(cut.created_before),
+            exempt_statuses=[str(status) for status in policy.exempt_statuses],
+            limit=policy.batch_size,
+        )
+        return [
+            session.id
+            for page in self._pages(candidates, policy.batch_size, catch_up=("sessions",))
+            for session in page
+            if policy.soft_delete_due(session, now)
+        ]
+
+    def _planned_erasures(self, policy: RetentionPolicy, now: datetime) -> list[str]:
+        cutoff = policy.cutoffs(now).deleted_before
+        if cutoff is None:
+            return []
+        candidates = partial(
+            self._read_models.sessions.erasure_candidates,
+            deleted_before_us=to_micros(cutoff),
+            limit=policy.batch_size,
+        )
+        pages = self._pages(candidates, policy.batch_size, catch_up=("sessions",))
+        return [session_id for page in pages for session_id in page]
+
+    def _planned_pruning(self, policy: RetentionPolicy, erased: set[str]) -> dict[str, int]:
+        events = self._read_models.events
+        first = [str(t) for t in policy.prune_event_types_first]
+        planned: set[str] = set()
+        counts: dict[str, int] = {}
+        limit = policy.max_events_per_session
+        if limit is not None:
+            over = partial(events.sessions_over, more_than=limit, limit=policy.batch_size)
+            for page in self._pages(over, policy.batch_size, catch_up=()):
+                for session_id in page:
+                    if session_id in erased:
+                        continue
+
+                    def candidates(view: ViewCursor, session_id: str = session_id) -> list[str]:
+                        excess = events.count(view, EventSearch(session_ids=[session_id])) - limit
+                        if excess <= 0:
+                            return []
+                        rows = events.prune_candidates(
+                            view,
+                            session_id=session_id,
+                            first_types=first,
+                            protected_types=_PROTECTED,
+                            limit=excess,
+                        )
+                        return [row.event_id for row in rows]
+
+                    chosen = self._read(candidates)
+                    if chosen:
+                        counts[session_id] = len(chosen)
+                        planned.update(chosen)
+        cap = policy.max_total_events
+        if cap is not None:
+
+            def store_wide(view: ViewCursor) -> list[PruneCandidate]:
+                gone = events.count(view, EventSearch(session_ids=sorted(erased))) if erased else 0
+                excess = events.count(view, EventSearch()) - gone - len(planned) - cap
+                if excess <= 0:
+                    return []
+                rows = events.prune_candidates(
+                    view,
+                    session_id=None,
+                    first_types=first,
+                    protected_types=_PROTECTED,
+                    limit=excess + len(planned) + gone,
+                )
+                left = (r for r in rows if r.event_id not in planned and r.session_id not in erased)
+                return list(left)[:excess]
+
+            for row in self._read(store_wide):
+                counts[row.session_id] = counts.get(row.session_id, 0) + 1
+        return counts
 
     # sessions -------------------------------------------------------------------------
 
@@ -576,6 +683,7 @@ class Maintenance:
 __all__ = [
     "BlobDeleter",
     "Maintenance",
+    "MaintenancePlan",
     "MaintenanceReport",
     "ProgressCallback",
     "RetentionStore",

@@ -1,4 +1,5 @@
-"""What one retention run did: counts, time taken, and failures."""
+"""What one retention run did (counts, time taken, failures), and what a run would do
+now (``MaintenancePlan``, a dry run)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,38 @@ class MaintenanceReport:
         return asdict(self)
 
 
-__all__ = ["MaintenanceReport"]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenancePlan:
+    """What ``Maintenance.execute`` would do with a policy if it ran now, in its order:
+    the sessions it would soft-delete, then erase, the events it would prune per
+    session (``max_events_per_session`` and ``max_total_events`` together), and the
+    orphans it would clean. Computed from the same read models and candidate queries,
+    changing nothing; a later run decides again from the state it finds."""
+
+    sessions_to_soft_delete: list[str] = field(default_factory=list)
+    sessions_to_hard_delete: list[str] = field(default_factory=list)
+    events_to_prune: dict[str, int] = field(default_factory=dict)
+    orphaned_artifacts: int = 0
+    orphaned_sequences: int = 0
+
+    @property
+    def events_to_prune_total(self) -> int:
+        return sum(self.events_to_prune.values())
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.sessions_to_soft_delete
+            or self.sessions_to_hard_delete
+            or self.events_to_prune
+            or self.orphaned_artifacts
+            or self.orphaned_sequences
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        planned = asdict(self)
+        planned["events_to_prune_total"] = self.events_to_prune_total
+        return planned
+
+
+__all__ = ["MaintenancePlan", "MaintenanceReport"]

@@ -19,8 +19,9 @@ waiting. Conflicts with other processes are what the retry loop is for.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self, TypeVar
@@ -115,11 +116,13 @@ class EventSourcedSessionStore:
         change_feed: ChangeFeed | None = None,
         url: str = "",
         retry: RetryPolicy = DEFAULT_RETRY,
+        recover: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
         self.url = url
         self._classify = classify
         self._retry = retry
+        self._recover = recover
         self._change_feed = change_feed
         recorder = app.recorder
         self._index: IndexReader = recorder  # type: ignore[assignment]
@@ -187,7 +190,7 @@ class EventSourcedSessionStore:
     def _attempts(self, operation: str, attempt: Callable[[], _T]) -> _T:
         # Nothing to undo between attempts: they change private copies of aggregates,
         # and the cache only ever receives what was committed.
-        return self._retry.run(operation, attempt, self._classify)
+        return self._retry.run(operation, attempt, self._classify, recover=self._recover)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -209,7 +212,7 @@ class EventSourcedSessionStore:
 
     def save_session(self, session: Session) -> None:
         if not isinstance(session, Session):
-            raise ValidationError("session must be a Session record")
+            raise ValidationError("session must be a Session record", details={"field": "session"})
 
         intent = _Intent()
 
@@ -280,6 +283,7 @@ class EventSourcedSessionStore:
         offset: int = 0,
     ) -> list[Session]:
         status_value = None if status is None else coerce_status(SessionStatus, status).value
+        agent_id = None if agent_id is None else require_id(agent_id, "agent_id")
         limit = optional_int(limit, "limit", minimum=1)
         offset = optional_int(offset, "offset") or 0
 
@@ -326,7 +330,7 @@ class EventSourcedSessionStore:
 
     def save_run(self, run: Run) -> None:
         if not isinstance(run, Run):
-            raise ValidationError("run must be a Run record")
+            raise ValidationError("run must be a Run record", details={"field": "run"})
 
         intent = _Intent()
 
@@ -424,9 +428,11 @@ class EventSourcedSessionStore:
     @staticmethod
     def _checked_events(events: Any) -> list[Event]:
         if not isinstance(events, (list, tuple)):
-            raise ValidationError("events must be a list of Event records")
+            raise ValidationError(
+                "events must be a list of Event records", details={"field": "events"}
+            )
         if not all(isinstance(event, Event) for event in events):
-            raise ValidationError("events must be Event structs")
+            raise ValidationError("events must be Event structs", details={"field": "events"})
         return list(events)
 
     def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
@@ -488,7 +494,11 @@ class EventSourcedSessionStore:
         if run.session_id != session.id:
             raise ValidationError(
                 "the run of an execution result must belong to its session",
-                details={"session_id": session.id, "run_session_id": run.session_id},
+                details={
+                    "field": "run",
+                    "session_id": session.id,
+                    "run_session_id": run.session_id,
+                },
             )
 
         intent = _Intent()
@@ -539,7 +549,7 @@ class EventSourcedSessionStore:
             raise ValidationError("since must be a datetime", details={"field": "since"})
         query = EventQuery(
             session_id=session_id,
-            run_id=run_id,
+            run_id=None if run_id is None else require_id(run_id, "run_id"),
             type=None if type is None else coerce_event_type(type).value,
             since_us=None if since is None else to_micros(require_aware(since, "since")),
             after=optional_int(after, "after"),
@@ -575,7 +585,8 @@ class EventSourcedSessionStore:
         counter stays where it is. An ``EventsPruned`` marker records what went, so read
         models drop their rows and a replay can show the gap."""
         require_id(session_id, "session_id")
-        wanted = sorted({checked_int(n, "sequence_number", minimum=1) for n in sequence_numbers})
+        numbers = _listed(sequence_numbers, "sequence_numbers")
+        wanted = sorted({checked_int(n, "sequence_number", minimum=1) for n in numbers})
 
         intent = _Intent()
 
@@ -604,7 +615,7 @@ class EventSourcedSessionStore:
 
     def get_events_by_ids(self, event_ids: Sequence[str]) -> list[Event]:
         """Stored events by id, in no particular order; unknown ids are left out."""
-        ids = [require_id(event_id, "event_id") for event_id in event_ids]
+        ids = [require_id(event_id, "event_id") for event_id in _listed(event_ids, "event_ids")]
         return self._guard(
             "get_events_by_ids",
             lambda: self._decode(self._index.select_stored_by_event_ids(ids)),
@@ -651,11 +662,18 @@ class EventSourcedSessionStore:
         self, session: Session, runs: Sequence[Run], events: Sequence[Event]
     ) -> list[Event]:
         """A new session with its runs and events, in one transaction: all of it or
-        nothing (``already_exists`` when the session id is taken). The records are
-        created at log position 0, before the events; the events are numbered from 1
-        in the order given. For copies of whole sessions (``fork``, importers)."""
+        nothing (``already_exists`` when the session id is taken). The events are
+        numbered from 1 in the order given. For copies of whole histories (``fork``,
+        importers).
+
+        The records are placed in the log as a live session would have left them, so
+        a replay of the copy reads true: a finished run appears running just before its
+        first event and as given at its last; a finished session is active from 0 and
+        as given at its last event. Records without events are there from 0."""
         if not isinstance(session, Session) or not all(isinstance(r, Run) for r in runs):
-            raise ValidationError("write_session takes a Session, Runs and Events")
+            raise ValidationError(
+                "write_session takes a Session, Runs and Events", details={"field": "session"}
+            )
         batch = self._checked_events(events)
         owners = [run.session_id for run in runs] + [event.session_id for event in batch]
         for owner in owners:
@@ -674,7 +692,6 @@ class EventSourcedSessionStore:
                     code=ErrorCode.ALREADY_EXISTS,
                     details={"field": "session_id", "session_id": session.id},
                 )
-            aggregates: list[Any] = [SessionAggregate.start(session, log_position=0)]
             for run in runs:
                 if self._runs.get(run_stream_id(run.id)) is not None:
                     raise AgentSessionsError(
@@ -682,8 +699,13 @@ class EventSourcedSessionStore:
                         code=ErrorCode.ALREADY_EXISTS,
                         details={"field": "run_id", "run_id": run.id},
                     )
-                aggregates.append(RunAggregate.start(run, log_position=0))
             plan = self._plan_append(batch, known_sessions={session.id})
+            numbers: dict[str | None, list[int]] = {}
+            for stored in plan.results:
+                numbers.setdefault(stored.run_id, []).append(stored.sequence_number or 0)
+            last = max((n for ns in numbers.values() for n in ns), default=0)
+            aggregates: list[Any] = [_replayed_session(session, last)]
+            aggregates += [_replayed_run(run, numbers.get(run.id, [])) for run in runs]
             plan.index.sessions.append(SessionRow.of(session))
             plan.index.runs.extend(RunRow.of(run) for run in runs)
             self._save(*aggregates, *plan.log_events, index=plan.index)
@@ -714,6 +736,56 @@ class EventSourcedSessionStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+#: Session statuses a copied session reaches at its last event (active before it).
+_FINISHED_SESSION = frozenset(
+    {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED}
+)
+
+
+def _replayed_session(session: Session, last: int) -> SessionAggregate:
+    """A copied session's stream: active from 0, finished at its last event."""
+    if last == 0 or session.status not in _FINISHED_SESSION:
+        return SessionAggregate.start(session, log_position=0)
+    aggregate = SessionAggregate.start(
+        dataclasses.replace(session, status=SessionStatus.ACTIVE, version=None), log_position=0
+    )
+    aggregate.revise(session, log_position=last)
+    return aggregate
+
+
+def _replayed_run(run: Run, numbers: list[int]) -> RunAggregate:
+    """A copied run's stream: there from just before its first event; a finished run
+    running until its last event, as given from it."""
+    if not numbers:
+        return RunAggregate.start(run, log_position=0)
+    first, last = min(numbers), max(numbers)
+    if not run.is_terminal:
+        return RunAggregate.start(run, log_position=first - 1)
+    opening = dataclasses.replace(
+        run,
+        status=RunStatus.RUNNING,
+        output=None,
+        error=None,
+        ended_at=None,
+        token_usage={},
+        cost_usd=None,
+        turn_count=0,
+        version=None,
+    )
+    aggregate = RunAggregate.start(opening, log_position=first - 1)
+    aggregate.revise(run, log_position=last)
+    return aggregate
+
+
+def _listed(values: Any, field: str) -> list[Any]:
+    """A list argument: a list, tuple, set or other non-text iterable; anything else is
+    ``validation_error`` naming it (iterating ``None`` or an int would be a TypeError,
+    and a string would be taken character by character)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ValidationError(f"{field} must be a list", details={"field": field})
+    return list(values)
 
 
 def _stamp(record: Session | Run, version: int) -> None:

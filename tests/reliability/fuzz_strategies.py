@@ -135,6 +135,8 @@ text = plain_text | st.sampled_from(TRICKY + NUL_TEXT)
 hostile_text = text | st.sampled_from(SURROGATES) | long_text
 #: Names: ``[a-z0-9_]`` words (agents, providers, models, tags).
 word = st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=8)
+#: Text any record field takes: valid Unicode without NUL, the tricky kinds included.
+valid_text = text.filter(lambda t: "\x00" not in t)
 
 # JSON values -------------------------------------------------------------------------
 
@@ -374,13 +376,18 @@ class Victims:
 
 
 def id_forms(
-    *, bases: list[str] | None = None, prefixes: list[str] | None = None
+    *, bases: list[str] | None = None, prefixes: list[str] | None = None, valid: bool = False
 ) -> st.SearchStrategy[IdForm]:
+    """Forms of ids; ``valid`` ones have suffixes every backend stores (no NUL, no
+    lone surrogate)."""
+    suffixes = (
+        st.just("") | st.just("") | (valid_text if valid else text | st.sampled_from(SURROGATES))
+    )
     return st.builds(
         IdForm,
         st.sampled_from(bases or BASES),
         st.sampled_from(prefixes if prefixes is not None else PREFIXES),
-        st.just("") | st.just("") | text | st.sampled_from(SURROGATES),
+        suffixes,
     )
 
 
@@ -546,6 +553,7 @@ __all__ = [
     "statuses",
     "tags",
     "text",
+    "valid_text",
     "timestamps",
     "token_usage",
     "waits",

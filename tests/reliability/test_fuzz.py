@@ -11,12 +11,14 @@ records each example created first are unchanged); and the store still works
 afterwards (a normal write and read succeed, appends to the example's session are not
 blocked, ``health_check()`` is clean).
 
-Each example creates its own records first, with fresh ids (``Example``): a session
-with a run, two events and an artifact (the *victims*) and an empty *host* session the
-fuzzed runs and events go to. Fuzzed ids are drawn as forms of those ids (a run's id
-for a session, ``log:<session id>``, another session's event id...), so that one store
-per test serves every example (a PostgreSQL schema per test, not per example) and what
-each call must leave alone is known. Strategies live in ``fuzz_strategies.py``.
+Each example creates its own records first, with fresh ids (``Example`` in
+``fuzz_world.py``): a session with a run, two events and an artifact (the *victims*)
+and an empty *host* session the fuzzed runs and events go to. Fuzzed ids are drawn as
+forms of those ids (a run's id for a session, ``log:<session id>``, another session's
+event id...), so that one store per test serves every example (a PostgreSQL schema per
+test, not per example) and what each call must leave alone is known. Half the examples
+draw records every field of which is valid, so that they reach the store; the others
+draw hostile values and wrong types. Strategies live in ``fuzz_strategies.py``.
 
 ``make test`` runs each property with a few examples (``QUICK``); the ``_long`` forms,
 marked ``slow``, run many more (``make test-reliability``).
@@ -28,8 +30,9 @@ import base64
 import binascii
 import io
 import json
+import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,9 +47,9 @@ from fuzz_strategies import (
     CursorForm,
     IdForm,
     ManyIds,
-    Victims,
     anything,
     artifact_targets,
+    aware,
     costs,
     counts,
     cursor_forms,
@@ -58,6 +61,7 @@ from fuzz_strategies import (
     hostile_text,
     id_forms,
     ids,
+    json_maps,
     json_values,
     limits,
     many_ids,
@@ -72,26 +76,43 @@ from fuzz_strategies import (
     text,
     timestamps,
     token_usage,
+    valid_text,
     waits,
     word,
 )
+from fuzz_world import (
+    EVENT_CODES,
+    STATUS_CODES,
+    Example,
+    Refused,
+    assert_coded,
+    attempt,
+    build,
+    draw_fields,
+    exact,
+    exact_all,
+    head,
+    not_itself,
+    record_ids,
+    same_json,
+    still_works,
+)
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from pg_server import fresh_schema
 from s3_server import CREDENTIALS, s3_client, s3_endpoint
 
 from agent_sessions import (
-    AgentSessionsError,
-    Artifact,
     ErrorCode,
     Event,
     EventType,
     ExecutionResult,
     FileArtifactStore,
-    S3ArtifactStore,
     RetentionPolicy,
     Run,
     RunStatus,
+    S3ArtifactStore,
     ScriptedProvider,
     Session,
     SessionManager,
@@ -99,16 +120,14 @@ from agent_sessions import (
     open_store,
     stream_session_events,
 )
-from agent_sessions.artifacts.artifact_input import key_bytes
+from agent_sessions.artifacts.artifact_input import MAX_METADATA_BYTES, key_bytes
 from agent_sessions.composition import Store
 
 __all__ = ["s3_endpoint"]  # the fixture, imported so that pytest finds it here
 
 _T = TypeVar("_T")
-import os  # DEV-ONLY
 
-DEV = os.environ.get("FUZZ_DEV") == "1"  # DEV-ONLY
-
+INT64_MAX = 2**63 - 1
 QUICK = settings(
     max_examples=15,
     deadline=None,
@@ -121,7 +140,13 @@ QUICK = settings(
 )
 LONG = settings(QUICK, max_examples=300)
 
-# the store of a test, and the records of an example -----------------------------------
+# the store of a test ------------------------------------------------------------------
+
+
+def outcome_kind(outcome: Any) -> str:
+    """How a call ended, for Hypothesis' statistics (``--hypothesis-show-statistics``):
+    a fuzzer whose calls are all refused by the record constructors tests little."""
+    return f"refused: {outcome.error.code}" if isinstance(outcome, Refused) else "stored"
 
 
 @pytest.fixture
@@ -130,201 +155,6 @@ def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
     with open_store(store_url, artifacts=(tmp_path / "artifacts").as_uri()) as opened:
         yield opened
 
-
-T1 = datetime(2020, 1, 1, tzinfo=UTC)
-T2 = datetime(2021, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Example:
-    """The records an example creates before its fuzzed call, all with fresh ids."""
-
-    ids: Victims
-    agent: str
-    victim: Session
-    run: Run
-    events: list[Event]
-    artifact: Artifact
-    host: Session
-
-    @classmethod
-    def create(cls, store: Store) -> Example:
-        n = uuid.uuid4().hex[:12]
-        agent = f"agent_{n}"
-        victim = Session.new(
-            agent_id=agent, id=f"vs_{n}", metadata={"m": 1}, context={"c": [1.5, "x"]}, tags=["t"]
-        )
-        store.save_session(victim)
-        run = Run.new(session_id=victim.id, id=f"vr_{n}", input={"prompt": "p"})
-        run = run.with_status(RunStatus.RUNNING)
-        store.save_run(run)
-        events = store.append_events(
-            [
-                Event.new(
-                    type=EventType.MESSAGE_SENT,
-                    session_id=victim.id,
-                    id=f"ve_{n}_1",
-                    run_id=run.id,
-                    timestamp=T1,
-                    data={"n": 1},
-                ),
-                Event.new(
-                    type=EventType.TOOL_CALL_STARTED,
-                    session_id=victim.id,
-                    id=f"ve_{n}_2",
-                    timestamp=T2,
-                    data={"n": 2.0},
-                ),
-            ]
-        )
-        artifact = store.put_artifact(victim.id, run.id, f"vk_{n}", b"victim", metadata={"k": 1})
-        host = Session.new(agent_id=f"host_{n}", id=f"hs_{n}")
-        store.save_session(host)
-        ids = Victims(
-            session=victim.id,
-            run=run.id,
-            event=events[0].id,
-            key=artifact.key,
-            host=host.id,
-            fresh=f"fz_{n}",
-        )
-        return cls(ids, agent, victim, run, events, artifact, host)
-
-    def snapshot(self, store: Store) -> dict[str, Any]:
-        """Everything of the example's records a call could change, exactly."""
-        v = self.ids
-        q = store.query()
-        return {
-            "victim": exact(store.get_session(v.session)),
-            "host": exact(store.get_session(v.host)),
-            "listed": exact_all(store.list_sessions(agent_id=self.agent)),
-            "searched": exact_all(q.search_sessions(agent_id=self.agent).sessions),
-            "run": exact(store.get_run(v.run)),
-            "runs": exact_all(store.list_runs(v.session)),
-            "host runs": exact_all(store.list_runs(v.host)),
-            "searched runs": exact_all(q.search_runs(session_id=v.session).runs),
-            "active": exact(store.get_active_run(v.session)),
-            "events": exact_all(store.get_events(v.session)),
-            "host events": exact_all(store.get_events(v.host)),
-            "searched events": exact_all(q.search_events(session_ids=[v.session]).events),
-            "latest": (store.get_latest_sequence(v.session), store.get_latest_sequence(v.host)),
-            "artifact": exact(store.registry.get_by_key(v.key)),
-            "artifacts": exact_all(store.registry.list_by_session(v.session)),
-            "blob": store.get_artifact(v.key),
-        }
-
-
-def head(store: Store) -> int:
-    """The position of the newest stored event: a write that stored nothing leaves it."""
-    return int(store.application.recorder.max_notification_id() or 0)
-
-
-def still_works(store: Store, example: Example) -> None:
-    """A normal write and read succeed, an append to the example's session is not
-    blocked by whatever the call stored, and the store is consistent."""
-    v = example.ids
-    session = Session.new(agent_id="after", id=f"{v.fresh}_after")
-    store.save_session(session)
-    assert exact(store.get_session(session.id)) == exact(session)
-    [mine] = store.append_events([Event.new(type=EventType.MESSAGE_SENT, session_id=session.id)])
-    assert exact_all(store.get_events(session.id)) == [exact(mine)]
-    [victims] = store.append_events(
-        [Event.new(type=EventType.MESSAGE_SENT, session_id=v.session, id=f"{v.fresh}_late")]
-    )
-    assert victims.sequence_number == store.get_latest_sequence(v.session)
-    assert store.maintenance().health_check() == []
-
-
-# comparing exactly ---------------------------------------------------------------------
-
-
-def exact(record: Any) -> str | None:
-    """A record (or ``None``) as canonical JSON: equal texts mean equal content, types
-    of JSON values included. The record ``version`` (where records carry one) is the
-    stream position it was read at, not content, and is left out."""
-    if record is None:
-        return None
-    content = record.to_dict()
-    content.pop("version", None)
-    return json.dumps(content, sort_keys=True)
-
-
-def exact_all(records: Any) -> list[str | None]:
-    return [exact(record) for record in records]
-
-
-def same_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-# outcomes ------------------------------------------------------------------------------
-
-
-@dataclass
-class Refused:
-    error: AgentSessionsError
-
-
-def attempt(call: Callable[[], _T]) -> _T | Refused:
-    """The call's result, or its coded refusal. Any other exception fails the test."""
-    try:
-        return call()
-    except AgentSessionsError as error:
-        return Refused(error)
-
-
-def names_field(error: AgentSessionsError, fields: set[str]) -> bool:
-    """The error names one of ``fields`` (``token_usage.input_tokens`` names
-    ``token_usage``)."""
-    field = error.details.get("field")
-    return isinstance(field, str) and (field in fields or field.split(".")[0] in fields)
-
-
-def assert_coded(
-    error: AgentSessionsError, fields: set[str], codes: frozenset[str] = frozenset()
-) -> None:
-    """Bad input is ``validation_error`` naming one of ``fields``; ``codes`` are the
-    other refusals the call may make (``session_not_found``...)."""
-    detail = f"{error!r} details={error.details}"
-    assert error.code in {ErrorCode.VALIDATION_ERROR, *codes}, detail
-    if DEV and ("url" in error.details or "options" in error.details):  # DEV-ONLY
-        return
-    if error.code == ErrorCode.VALIDATION_ERROR:
-        assert names_field(error, fields), f"names no field of {sorted(fields)}: {detail}"
-
-
-def build(
-    make: Callable[[], _T], fields: set[str], codes: frozenset[str] = frozenset()
-) -> _T | None:
-    """A record, or ``None`` when its constructor refused it as it must."""
-    outcome = attempt(make)
-    if isinstance(outcome, Refused):
-        assert_coded(outcome.error, fields, codes)
-        return None
-    return outcome
-
-
-def draw_fields(
-    data: st.DataObject, strategies: Mapping[str, st.SearchStrategy[Any]], label: str
-) -> dict[str, Any]:
-    """A random subset of the fields, each with a drawn value."""
-    names = data.draw(st.sets(st.sampled_from(sorted(strategies))), label=f"{label} fields")
-    return {name: data.draw(strategies[name], label=f"{label}.{name}") for name in sorted(names)}
-
-
-def not_itself(bases: list[str]) -> Callable[[IdForm], bool]:
-    """Forms other than the plain id of a record of the same kind (saving that would be
-    a legitimate update of the example's own record)."""
-    return lambda form: not (form.prefix == "" and form.suffix == "" and form.base in bases)
-
-
-def record_ids(same_kind: list[str]) -> st.SearchStrategy[Any]:
-    forms = id_forms().filter(not_itself(same_kind))
-    return sometimes(forms | id_forms(bases=["fresh"], prefixes=[""]))
-
-
-STATUS_CODES = frozenset({ErrorCode.INVALID_STATUS})
-EVENT_CODES = frozenset({ErrorCode.INVALID_EVENT_TYPE})
 
 # sessions ------------------------------------------------------------------------------
 
@@ -339,15 +169,33 @@ SESSION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "updated_at": timestamps,
     "deleted_at": st.none() | timestamps,
 }
+#: Values each field takes: half the records are drawn from these, so that they reach
+#: the store (a hostile value in any field refuses the whole record).
+SESSION_VALID: dict[str, st.SearchStrategy[Any]] = {
+    "agent_id": word | valid_text.filter(bool),
+    "status": st.sampled_from([*SessionStatus]),
+    "parent_session_id": st.none() | id_forms(valid=True),
+    "metadata": json_maps(),
+    "context": json_maps(),
+    "tags": st.lists(word | valid_text, max_size=3),
+    "created_at": aware,
+    "updated_at": aware,
+    "deleted_at": st.none() | aware,
+}
 #: A hostile value put into a record's map after it was built: maps are mutable.
 late_values = st.none() | st.tuples(
     st.sampled_from(["metadata", "context"]), hostile_json_values() | json_values()
 )
 
 
-def draw_session(data: st.DataObject, example: Example, label: str) -> Session | None:
-    fields = draw_fields(data, SESSION_FIELDS, label)
-    fields["id"] = data.draw(record_ids(["session", "host"]), label=f"{label}.id")
+def draw_session(
+    data: st.DataObject, example: Example, label: str, *, valid: bool
+) -> Session | None:
+    """A session of fields drawn from ``SESSION_VALID`` (``valid``: it reaches the
+    store) or ``SESSION_FIELDS`` (hostile), or ``None`` when refused as it must be."""
+    fields = draw_fields(data, SESSION_VALID if valid else SESSION_FIELDS, label)
+    same_kind = ["session", "host"]
+    fields["id"] = data.draw(record_ids(same_kind, valid=valid), label=f"{label}.id")
     fields.setdefault("agent_id", f"{example.agent}_fuzz")
     fields = {k: example.ids.resolve(v) for k, v in fields.items()}
     return build(lambda: Session(**fields), set(fields), STATUS_CODES)
@@ -355,13 +203,12 @@ def draw_session(data: st.DataObject, example: Example, label: str) -> Session |
 
 def check_save_session(store: Store, data: st.DataObject) -> None:
     example = Example.create(store)
-    session = draw_session(data, example, "session")
+    valid = data.draw(st.booleans(), label="valid")
+    session = draw_session(data, example, "session", valid=valid)
     if session is None:
         still_works(store, example)
         return
     late = data.draw(late_values, label="late")
-    if DEV:  # DEV-ONLY
-        late = None
     fields = {"id", "agent_id", "metadata", "context", "tags", "status", "parent_session_id"}
     if late is not None:
         name, value = late
@@ -369,6 +216,7 @@ def check_save_session(store: Store, data: st.DataObject) -> None:
         fields = {name}
     before, position = example.snapshot(store), head(store)
     outcome = attempt(lambda: store.save_session(session))
+    hypothesis_event(outcome_kind(outcome))
     if isinstance(outcome, Refused):
         assert_coded(outcome.error, fields | {"session"})  # "session": too large
         assert head(store) == position, "a refused save_session wrote"
@@ -420,6 +268,24 @@ RUN_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "provider_metadata": map_field(),
     "cost_usd": costs,
 }
+RUN_VALID: dict[str, st.SearchStrategy[Any]] = {
+    "status": st.sampled_from([*RunStatus]),
+    "input": st.none() | json_maps(),
+    "output": st.none() | json_maps(),
+    "error": st.none() | json_maps(),
+    "metadata": json_maps(),
+    "turn_count": st.integers(0, INT64_MAX),
+    "token_usage": st.dictionaries(
+        st.sampled_from(["input_tokens", "output_tokens", "total_tokens", "x"]),
+        st.integers(0, INT64_MAX) | st.floats(0, 1e18) | json_values(max_leaves=2),
+        max_size=4,
+    ),
+    "started_at": aware,
+    "ended_at": st.none() | aware,
+    "provider": st.none() | word | valid_text,
+    "provider_metadata": json_maps() | st.builds(lambda m: {"model": m}, text),
+    "cost_usd": st.none() | st.floats(0, 1e300) | st.integers(0, 10**30),
+}
 #: A run's session: the host (exists), a fresh id (does not), or another form.
 run_sessions = sometimes(
     st.just(IdForm("host"))
@@ -428,9 +294,11 @@ run_sessions = sometimes(
 )
 
 
-def draw_run(data: st.DataObject, example: Example, label: str, session_id: Any) -> Run | None:
-    fields = draw_fields(data, RUN_FIELDS, label)
-    fields["id"] = data.draw(record_ids(["run"]), label=f"{label}.id")
+def draw_run(
+    data: st.DataObject, example: Example, label: str, session_id: Any, *, valid: bool
+) -> Run | None:
+    fields = draw_fields(data, RUN_VALID if valid else RUN_FIELDS, label)
+    fields["id"] = data.draw(record_ids(["run"], valid=valid), label=f"{label}.id")
     fields["session_id"] = session_id
     fields = {k: example.ids.resolve(v) for k, v in fields.items()}
     return build(lambda: Run(**fields), set(fields), STATUS_CODES)
@@ -439,7 +307,10 @@ def draw_run(data: st.DataObject, example: Example, label: str, session_id: Any)
 def check_save_run(store: Store, data: st.DataObject) -> None:
     example = Example.create(store)
     v = example.ids
-    run = draw_run(data, example, "run", data.draw(run_sessions, label="run.session_id"))
+    valid = data.draw(st.booleans(), label="valid")
+    sessions = st.just(IdForm("host")) if valid else run_sessions
+    run_session = data.draw(sessions, label="run.session_id")
+    run = draw_run(data, example, "run", run_session, valid=valid)
     if run is None:
         still_works(store, example)
         return
@@ -452,14 +323,13 @@ def check_save_run(store: Store, data: st.DataObject) -> None:
         label="late",
     )
     fields = set(RUN_FIELDS) | {"id", "session_id"}
-    if DEV:  # DEV-ONLY
-        late = None
     if late is not None:
         name, value = late
         getattr(run, name)["late"] = value
         fields = {name}
     before, position = example.snapshot(store), head(store)
     outcome = attempt(lambda: store.save_run(run))
+    hypothesis_event(outcome_kind(outcome))
     if isinstance(outcome, Refused):
         codes = frozenset({ErrorCode.SESSION_NOT_FOUND})
         assert_coded(outcome.error, fields | {"run"}, codes)
@@ -506,35 +376,58 @@ EVENT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "provider": optional_text,
     "correlation_id": optional_text,
 }
+EVENT_VALID: dict[str, st.SearchStrategy[Any]] = {
+    "timestamp": aware,
+    "run_id": st.none() | id_forms(valid=True),
+    "data": json_maps(),
+    "metadata": json_maps(),
+    "sequence_number": st.none() | st.integers(1, INT64_MAX),
+    "schema_version": st.just(1),
+    "provider": st.none() | word | valid_text,
+    "correlation_id": st.none() | word | valid_text,
+}
 #: An event's id: fresh (one of a few, so batches repeat ids), another session's event
 #: id (``already_exists``), another record's id, or anything.
 event_ids = sometimes(
     st.sampled_from([IdForm("fresh", suffix=f"_e{i}") for i in range(3)])
     | id_forms(bases=["event", "session", "run", "host"])
 )
+valid_event_ids = st.sampled_from([IdForm("fresh", suffix=f"_e{i}") for i in range(3)]) | id_forms(
+    bases=["event", "session", "run", "host"], valid=True
+)
+valid_event_sessions = st.sampled_from([IdForm("host")] * 3) | id_forms(
+    prefixes=["", "log:", "session:"], valid=True
+).filter(lambda form: form != IdForm("session"))
 event_sessions = sometimes(
     st.just(IdForm("host")) | st.just(IdForm("host")) | id_forms(prefixes=["", "log:", "session:"])
 ).filter(lambda form: form != IdForm("session"))
 
 
-def draw_event(data: st.DataObject, example: Example, label: str, session_id: Any) -> Event | None:
-    fields = draw_fields(data, EVENT_FIELDS, label)
-    fields["id"] = data.draw(event_ids, label=f"{label}.id")
-    fields["type"] = data.draw(event_types, label=f"{label}.type")
+def draw_event(
+    data: st.DataObject, example: Example, label: str, session_id: Any, *, valid: bool
+) -> Event | None:
+    fields = draw_fields(data, EVENT_VALID if valid else EVENT_FIELDS, label)
+    fields["id"] = data.draw(valid_event_ids if valid else event_ids, label=f"{label}.id")
+    types = st.sampled_from([*EventType]) if valid else event_types
+    fields["type"] = data.draw(types, label=f"{label}.type")
     fields["session_id"] = session_id
     fields = {k: example.ids.resolve(v) for k, v in fields.items()}
     codes = EVENT_CODES | {ErrorCode.MIGRATION_REQUIRED}  # a newer schema_version
     return build(lambda: Event(**fields), set(fields), codes)
 
 
-def draw_batch(data: st.DataObject, example: Example, session: Any) -> list[Event] | None:
+def draw_batch(
+    data: st.DataObject, example: Example, session: Any, *, valid: bool
+) -> list[Event] | None:
+    """One to four events, mostly of ``session``; ``None`` when one is refused."""
     size = data.draw(st.integers(1, 4), label="batch size")
     batch = []
     for i in range(size):
         sid = session if data.draw(st.integers(0, 3), label=f"event{i} here") else None
         if sid is None:
-            sid = data.draw(event_sessions, label=f"event{i}.session_id")
-        event = draw_event(data, example, f"event{i}", sid)
+            others = valid_event_sessions if valid else event_sessions
+            sid = data.draw(others, label=f"event{i}.session_id")
+        event = draw_event(data, example, f"event{i}", sid, valid=valid)
         if event is None:
             return None
         batch.append(event)
@@ -567,7 +460,8 @@ def expected_append(
 def check_append_events(store: Store, data: st.DataObject) -> None:
     example = Example.create(store)
     v = example.ids
-    batch = draw_batch(data, example, IdForm("host"))
+    valid = data.draw(st.booleans(), label="valid")
+    batch = draw_batch(data, example, IdForm("host"), valid=valid)
     if batch is None:
         still_works(store, example)
         return
@@ -584,6 +478,7 @@ def check_append_events(store: Store, data: st.DataObject) -> None:
         "with_sequence": lambda: store.append_event_with_sequence(batch[0]),
     }
     outcome = attempt(calls[how])
+    hypothesis_event(outcome_kind(outcome))
     if isinstance(outcome, Refused):
         # Valid records: the only validation_error left is the size bound ("event").
         assert_coded(outcome.error, {"event_id", "event"}, frozenset({code or ""}))
@@ -631,13 +526,16 @@ def test_append_events_long(store: Store, data: st.DataObject) -> None:
 def check_flush(store: Store, data: st.DataObject) -> None:
     example = Example.create(store)
     v = example.ids
-    session = draw_session(data, example, "session")
+    valid = data.draw(st.booleans(), label="valid")
+    session = draw_session(data, example, "session", valid=valid)
     if session is None:
         still_works(store, example)
         return
-    run_session = data.draw(st.just(session.id) | run_sessions, label="run.session_id")
-    run = draw_run(data, example, "run", run_session)
-    batch = draw_batch(data, example, session.id) if run is not None else None
+    # Mostly its own session; the host's is a run of another session (refused).
+    sessions = st.just(session.id) | (st.just(IdForm("host")) if valid else run_sessions)
+    run_session = data.draw(sessions, label="run.session_id")
+    run = draw_run(data, example, "run", run_session, valid=valid)
+    batch = draw_batch(data, example, session.id, valid=valid) if run is not None else None
     if run is None or batch is None:
         still_works(store, example)
         return
@@ -651,6 +549,7 @@ def check_flush(store: Store, data: st.DataObject) -> None:
     if run.session_id != session.id:
         code = ErrorCode.VALIDATION_ERROR
     outcome = attempt(lambda: store.flush(given_result))
+    hypothesis_event(outcome_kind(outcome))
     if isinstance(outcome, Refused):
         fields = {"event_id", "events", "event", "session_id", "run", "session", "result"}
         assert_coded(outcome.error, fields, frozenset({code or ""}))
@@ -719,6 +618,7 @@ def wrong_records(example: Example) -> st.SearchStrategy[Any]:
 
 def valid_for(name: str, value: Any) -> bool:
     """Whether ``value`` is what the write takes (then it is not of the wrong type)."""
+
     def events(batch: Any) -> bool:
         return isinstance(batch, (list, tuple)) and all(isinstance(e, Event) for e in batch)
 
@@ -747,8 +647,7 @@ def check_wrong_record_types(store: Store, data: st.DataObject) -> None:
     before, position = example.snapshot(store), head(store)
     outcome = attempt(lambda: getattr(store, name)(value))
     assert isinstance(outcome, Refused), f"{name}({value!r}) was accepted"
-    if not DEV:  # DEV-ONLY
-        assert_coded(outcome.error, WRITES[name])
+    assert_coded(outcome.error, WRITES[name])
     assert head(store) == position, f"a refused {name} wrote"
     assert example.snapshot(store) == before
     still_works(store, example)
@@ -794,24 +693,29 @@ artifact_sessions = st.none() | sometimes(
 )
 
 
+#: ``put_artifact``'s arguments: (hostile, valid) strategies. Each argument is hostile
+#: one draw in four, so that one bad argument among good ones is common: the case where
+#: a write that checks late has already written something.
+PUT_ARGUMENTS: dict[str, tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
+    "session_id": (artifact_sessions, st.sampled_from([None, IdForm("host")])),
+    "run_id": (st.none() | ids(), st.none() | id_forms(valid=True)),
+    "key": (
+        artifact_keys.filter(lambda k: k != IdForm("key")),
+        id_forms(bases=["fresh"], prefixes=["", "artifact:", "../", "a/b/"], valid=True),
+    ),
+    "data": (artifact_data, st.binary(max_size=64)),
+    "content_type": (content_types, st.sampled_from([None, "text/plain"])),
+    "metadata": (st.none() | map_field(), st.none() | json_maps(max_leaves=4)),
+}
+
+
 def check_put_artifact(store: Store, data: st.DataObject) -> None:
     example = Example.create(store)
     v = example.ids
-    arguments = {
-        "session_id": data.draw(artifact_sessions, label="session_id"),
-        "run_id": data.draw(st.none() | ids(), label="run_id"),
-        "key": data.draw(artifact_keys.filter(lambda k: k != IdForm("key")), label="key"),
-        "data": data.draw(artifact_data, label="data"),
-        "content_type": data.draw(content_types, label="content_type"),
-        "metadata": data.draw(st.none() | map_field(), label="metadata"),
-    }
-    arguments = {k: v.resolve(value) for k, value in arguments.items()}
-    if DEV:  # DEV-ONLY
-        for k in ("session_id", "run_id"):
-            if not isinstance(arguments[k], (str, type(None))) or "\x00" in str(arguments[k]) or len(str(arguments[k])) > 1000:
-                arguments[k] = None
-            elif arguments[k] and not str(arguments[k]).isascii():
-                arguments[k] = None
+    arguments = {}
+    for name, (hostile, valid) in PUT_ARGUMENTS.items():
+        bad = data.draw(st.integers(0, 3), label=f"{name} hostile") == 0
+        arguments[name] = v.resolve(data.draw(hostile if bad else valid, label=name))
     key = arguments["key"]
     payload = arguments["data"]
     expected = bytes(payload.getvalue() if isinstance(payload, io.BytesIO) else b"")
@@ -819,7 +723,7 @@ def check_put_artifact(store: Store, data: st.DataObject) -> None:
         expected = bytes(payload)
     elif isinstance(payload, list) and all(isinstance(c, bytes) for c in payload):
         expected = b"".join(payload)
-    valid_key = isinstance(key, str) and isinstance(attempt(lambda: _key_ok(key)), bool)
+    valid_key = isinstance(key, str) and not isinstance(attempt(lambda: key_bytes(key)), Refused)
     before, position = example.snapshot(store), head(store)
     blobs = store.artifact_store
     assert blobs is not None
@@ -852,11 +756,6 @@ def check_put_artifact(store: Store, data: st.DataObject) -> None:
         assert not blobs.exists(key)
     assert example.snapshot(store) == before
     still_works(store, example)
-
-
-def _key_ok(key: str) -> bool:
-    key_bytes(key)
-    return True
 
 
 @QUICK
@@ -984,6 +883,7 @@ def check_artifact_reads(store: Store, data: st.DataObject) -> None:
         "exists": lambda: blobs.exists(key),
     }
     outcome = attempt(calls[how])
+    hypothesis_event(outcome_kind(outcome))
     if isinstance(outcome, Refused):
         assert_coded(outcome.error, {"key"}, frozenset({ErrorCode.NOT_FOUND}))
     elif how in ("get", "open"):
@@ -1068,10 +968,6 @@ def port_arguments(data: st.DataObject, name: str) -> dict[str, Any]:
         },
     }
     fields = draws[name]
-    if DEV and "event_ids" in fields:  # DEV-ONLY
-        fields = {"event_ids": st.lists(read_ids, max_size=4) | many_ids}
-    if DEV and "sequence_numbers" in fields:  # DEV-ONLY
-        fields = {**fields, "sequence_numbers": st.lists(positions, max_size=3)}
     required = {"session_id", "run_id", "event_ids", "sequence_numbers"}
     optional = sorted(set(fields) - required)
     chosen = data.draw(st.sets(st.sampled_from(optional)), label="given") if optional else set()
@@ -1175,10 +1071,6 @@ def check_port_calls(store: Store, data: st.DataObject) -> None:
     args = {k: v.resolve(value) for k, value in port_arguments(data, name).items()}
     if args.get("agent_id") == "victim agent":
         args["agent_id"] = example.agent
-    if DEV and "agent_id" in args and not (isinstance(args["agent_id"], str) and args["agent_id"].isascii()):  # DEV-ONLY
-        args["agent_id"] = "x"
-    if DEV and "run_id" in args and name == "get_events" and not (isinstance(args["run_id"], str) and args["run_id"].isascii()):  # DEV-ONLY
-        args["run_id"] = None
     if isinstance(args.get("event_ids"), list):
         args["event_ids"] = [v.resolve(i) for i in args["event_ids"]]
     before, position = example.snapshot(store), head(store)
@@ -1546,8 +1438,6 @@ def check_maintenance(store: Store, data: st.DataObject) -> None:
             "session_id": v.resolve(data.draw(read_ids, label="session")),
             "policy": policy,
         }
-        if DEV and not isinstance(arguments["session_id"], str):  # DEV-ONLY
-            arguments["session_id"] = "x"
     elif name == "list_orphaned_artifacts":
         arguments = {"limit": data.draw(limits, label="limit")}
     elif name == "clean_orphaned_artifacts":
@@ -1564,8 +1454,12 @@ def check_maintenance(store: Store, data: st.DataObject) -> None:
     if isinstance(outcome, Refused):
         assert_coded(outcome.error, set(arguments) | set(POLICY_FIELDS))
         assert head(store) == position, f"a refused {name} wrote"
-    elif name == "execute":
-        assert outcome.errors == [], outcome.errors
+    else:
+        # A switch is True or False: "no" would switch a dry run on, "" off.
+        switches = {k: a for k, a in arguments.items() if k in ("dry_run", "catch_up")}
+        assert all(isinstance(a, bool) for a in switches.values()), f"accepted {switches}"
+        if name == "execute":
+            assert outcome.errors == [], outcome.errors
     # Retention removes, never renumbers.
     events = store.get_events(v.session)
     numbers = {e.id: e.sequence_number for e in example.events}
@@ -1658,20 +1552,14 @@ def check_session_manager(store: Store, data: st.DataObject) -> None:
     chosen = data.draw(st.sets(st.sampled_from(optional)), label="given") if optional else set()
     args = {f: data.draw(strategies[f], label=f) for f in strategies if f in required | chosen}
     args = {k: v.resolve(value) for k, value in args.items()}
-    if DEV:  # DEV-ONLY
-        if not isinstance(args.get("run_id"), (str, type(None))):
-            args["run_id"] = "x"
-        for k in ("metadata", "context", "input", "data"):
-            if not isinstance(args.get(k), (dict, type(None))):
-                args.pop(k)
     position = head(store)
     outcome = attempt(lambda: getattr(manager, name)(**args))
     if isinstance(outcome, Refused):
         fields = set(args) | {"id", "type", "status"}  # the record field an argument fills
-        if DEV:  # DEV-ONLY
-            fields |= {"data"}
         assert_coded(outcome.error, fields, MANAGER_CODES)
         assert head(store) == position, f"a refused {name} wrote"
+    elif "granted" in args:
+        assert isinstance(args["granted"], bool), f"granted={args['granted']!r} accepted"
     still_works(store, example)
 
 
@@ -1725,6 +1613,14 @@ def _tiny_timeout(options: dict[str, Any]) -> bool:
     return False
 
 
+#: PostgreSQL schema names ``open_store`` takes (``backends/postgres.py``).
+PG_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: Store URLs of the wrong type or for no backend (never empty: that opens the default
+#: file store in the working directory).
+WRONG_URLS: list[Any] = [5, b"memory://", ["memory://"], "mysql://x", "memory", "x://y"]
+ARTIFACT_OPTIONS: list[Any] = [None, {}, {"no_such_option": 1}, {"root": "/x"}]
+
+
 def _quoted(value: Any) -> str:
     """URL-quoted text; a lone surrogate as the bytes Python would encode it with."""
     return quote(str(value), safe="", errors="surrogatepass")
@@ -1735,30 +1631,10 @@ def check_open_store(backend: Backend, tmp_path: Path, data: st.DataObject) -> N
     store: it opens a store that works, or refuses with ``validation_error`` naming the
     option, before connecting (never a *retryable* failure for a bad value)."""
     names = data.draw(st.lists(st.sampled_from(OPTION_NAMES), max_size=3), label="options")
-    if DEV:  # DEV-ONLY
-        names = [
-            n
-            for n in names
-            if n
-            in (
-                "lock_timeout",
-                "schema",
-                "pool_size",
-                "max_overflow",
-                "connect_timeout",
-                "statement_timeout",
-                "application_name",
-                "max_event_bytes",
-            )
-        ]
     in_url: dict[str, Any] = {}
     keywords: dict[str, Any] = {}
     for name in names:
         value = data.draw(option_values, label=name)
-        if DEV and isinstance(value, bytes):  # DEV-ONLY
-            value = "4"
-        if DEV and name == "connect_timeout":  # DEV-ONLY
-            value = "4"
         if data.draw(st.booleans(), label=f"{name} in the URL"):
             in_url[name] = value
         else:
@@ -1766,20 +1642,31 @@ def check_open_store(backend: Backend, tmp_path: Path, data: st.DataObject) -> N
     if backend.schema is not None:
         # A valid schema name would create that schema: only this test's own is used.
         for options in (in_url, keywords):
-            if isinstance(options.get("schema"), str) and options["schema"].isidentifier():
+            if isinstance(options.get("schema"), str) and PG_IDENTIFIER.fullmatch(
+                options["schema"]
+            ):
                 options["schema"] = backend.schema
         if "schema" not in in_url:
             keywords.setdefault("schema", backend.schema)
     query = "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in in_url.items())
     url = backend.url + ("?" + query if query else "")
     artifacts = data.draw(st.none() | artifact_targets, label="artifacts")
-    if DEV and isinstance(artifacts, str) and artifacts.startswith("s3:"):  # DEV-ONLY
-        artifacts = None
     if artifacts == "file":
         artifacts = (tmp_path / "blobs").as_uri()
-    outcome = attempt(lambda: open_store(url, artifacts=artifacts, **keywords))
+    target: Any = url
+    if data.draw(st.integers(0, 9), label="a URL of the wrong kind") == 0:
+        target = data.draw(st.sampled_from(WRONG_URLS), label="url")
+    artifact_options = None
+    if isinstance(artifacts, str):
+        artifact_options = data.draw(st.sampled_from(ARTIFACT_OPTIONS), label="artifact_options")
+    outcome = attempt(
+        lambda: open_store(
+            target, artifacts=artifacts, artifact_options=artifact_options, **keywords
+        )
+    )
     # An artifact URL's parts are named as the artifact store names them.
     given_names = set(in_url) | set(keywords) | {"url", "artifacts", "root", "bucket", "prefix"}
+    given_names |= {"artifact_options", *(artifact_options or {})}
     if isinstance(outcome, Refused):
         error = outcome.error
         tiny = _tiny_timeout({**in_url, **keywords})
@@ -1858,7 +1745,16 @@ def check_envelopes(store: Store, value: Any) -> None:
             )
         ]
     )
-    artifact = store.put_artifact(session.id, run.id, f"{v.fresh}_k", b"x", metadata=as_map)
+    key = f"{v.fresh}_k"
+    if len(json.dumps(as_map, sort_keys=True)) > MAX_METADATA_BYTES:
+        # Larger than S3's headers carry: refused on every artifact store, nothing kept.
+        refused = attempt(
+            lambda: store.put_artifact(session.id, run.id, key, b"x", metadata=as_map)
+        )
+        assert isinstance(refused, Refused)
+        assert_coded(refused.error, {"metadata"})
+        as_map = {"small": True}
+    artifact = store.put_artifact(session.id, run.id, key, b"x", metadata=as_map)
     q = store.query()
     assert exact(store.get_session(session.id)) == exact(session)
     assert exact(session) in exact_all(store.list_sessions(agent_id=example.agent))
