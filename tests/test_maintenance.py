@@ -681,3 +681,42 @@ def test_execute_twice_changes_nothing_the_second_time(store: Store) -> None:
     second = maintenance(store).execute(policy)
     assert second.to_dict() | {"duration_ms": 0} == MaintenanceReport().to_dict()
     assert maintenance(store).health_check() == []
+
+
+# bad arguments ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [False, None, "", 5, [], "a\x00"])
+def test_prune_session_events_refuses_a_bad_session_id(store: Store, bad: Any) -> None:
+    policy = RetentionPolicy(max_events_per_session=1)
+    with pytest.raises(ValidationError) as raised:
+        maintenance(store).prune_session_events(bad, policy)
+    assert raised.value.code == "validation_error"
+    assert raised.value.details["field"] == "session_id"
+
+
+@pytest.mark.parametrize("bad", [0, 1, "", "no", None])
+def test_switches_must_be_true_or_false(store: Store, bad: Any) -> None:
+    erased = add_session(store)
+    register(store, "orphan", erased.id)
+    store.delete_session(erased.id)
+    session = add_session(store)
+    add_events(store, session.id, "message_sent")
+    remove_session_row(store, session.id)
+    runner = maintenance(store)
+    artifacts = runner.list_orphaned_artifacts()
+    sequences_left = runner.list_orphaned_sequences()
+    assert len(artifacts) == 1
+    assert sequences_left == [session.id]
+    for name, call in (
+        ("dry_run", lambda: runner.clean_orphaned_artifacts(dry_run=bad)),
+        ("dry_run", lambda: runner.clean_orphaned_sequences(dry_run=bad)),
+        ("catch_up", lambda: runner.health_check(catch_up=bad)),
+    ):
+        with pytest.raises(ValidationError) as raised:
+            call()
+        assert raised.value.code == "validation_error"
+        assert raised.value.details["field"] == name
+    # Nothing ran for real: what was orphaned still is.
+    assert runner.list_orphaned_artifacts() == artifacts
+    assert runner.list_orphaned_sequences() == sequences_left

@@ -4,6 +4,7 @@ object on every backend."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ def test_unknown_options_are_validation_errors_on_every_backend(store_url: str) 
     error = error_of(lambda: open_store(store_url, no_such_option=1))
     assert error.code == "validation_error"
     assert error.details["options"] == ["no_such_option"]
+    assert error.details["field"] == "no_such_option"
 
 
 def test_unknown_options_in_the_url_are_validation_errors_too(store_url: str) -> None:
@@ -63,4 +65,51 @@ def test_artifact_calls_without_an_artifact_store_are_validation_errors() -> Non
 
 
 def test_an_unsupported_scheme_is_a_validation_error() -> None:
-    assert error_of(lambda: open_store("mysql://localhost/x")).code == "validation_error"
+    error = error_of(lambda: open_store("mysql://localhost/x"))
+    assert (error.code, error.details["field"]) == ("validation_error", "url")
+
+
+def refused(error: AgentSessionsError) -> tuple[str, object, bool]:
+    return (error.code, error.details.get("field"), error.retryable)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"url": 5}, "url"),
+        ({"url": b"memory://"}, "url"),
+        ({"artifacts": "s3://"}, "artifacts"),
+        ({"artifacts": "ftp://x"}, "artifacts"),
+        ({"artifacts": 5}, "artifacts"),
+        ({"artifacts": b"file:///tmp"}, "artifacts"),
+        ({"artifacts": "file:///{tmp}", "artifact_options": {"x": 1}}, "x"),
+        ({"artifacts": "file:///{tmp}", "artifact_options": 5}, "artifact_options"),
+        ({"artifacts": "s3://b", "artifact_options": {"bucket": "c"}}, "bucket"),
+        ({"lock_timeout": b"4"}, "lock_timeout"),
+        ({"max_event_bytes": [1]}, "max_event_bytes"),
+    ],
+)
+def test_bad_arguments_are_validation_errors_naming_the_argument(
+    sqlite_url: str, tmp_path: Path, arguments: dict[str, Any], field: str
+) -> None:
+    """Each is the caller's mistake, refused before anything is opened or created."""
+    keywords = {
+        name: value.format(tmp=tmp_path / "blobs") if isinstance(value, str) else value
+        for name, value in arguments.items()
+    }
+    url = keywords.pop("url", sqlite_url)
+    error = error_of(lambda: open_store(url, **keywords))
+    assert refused(error) == ("validation_error", field, False)
+    assert not (tmp_path / "agent_sessions.db").exists()
+    assert not (tmp_path / "blobs").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("connect_timeout", "0"), ("application_name", "\ud800"), ("application_name", "a\x00b")],
+)
+def test_bad_postgres_options_are_validation_errors_not_connection_failures(
+    pg_server_url: str, option: str, value: str
+) -> None:
+    error = error_of(lambda: open_store(pg_server_url, **{option: value}))
+    assert refused(error) == ("validation_error", option, False)

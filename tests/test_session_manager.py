@@ -588,3 +588,102 @@ def test_a_cancellation_that_cannot_be_recorded_loses_no_events(store: SessionSt
         (EventType.RUN_FAILED, None),
     ]
     assert events[-1].data["error_code"] == "cancelled"
+
+
+# bad input: refused by name, before any write --------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["metadata", "context", "tags"])
+@pytest.mark.parametrize("value", [5, "0", ""])
+def test_start_session_refuses_a_non_map_by_name(
+    store: SessionStore, field: str, value: Any
+) -> None:
+    manager = manager_for(store)
+    with raises_code("validation_error") as raised:
+        manager.start_session("coder", session_id="ses_bad", **{field: value})
+    assert raised.value.details["field"] == field
+    with raises_code("session_not_found"):
+        store.get_session("ses_bad")
+
+
+@pytest.mark.parametrize("bad", [[], 5, None, "", "a\x00b", "\ud800"])
+def test_every_id_argument_is_checked_by_name(store: SessionStore, bad: Any) -> None:
+    manager = manager_for(store)
+    session_id = active_session(manager)
+    calls: list[tuple[str, Any]] = [
+        ("run_id", lambda: manager.cancel_run(bad)),
+        ("run_id", lambda: manager.cancel_for_approval(bad, tool_name="t", policy_name="p")),
+        ("run_id", lambda: manager.execute_run(bad)),
+        ("session_id", lambda: manager.activate_session(bad)),
+        ("session_id", lambda: manager.complete_session(bad)),
+        ("session_id", lambda: manager.fail_session(bad, "boom")),
+        ("session_id", lambda: manager.record_event(bad, EventType.POLICY_VIOLATION, {})),
+    ]
+    if bad is not None:  # ``run_id=None`` means "no run"
+        calls.append(
+            ("run_id", lambda: manager.record_event(session_id, "policy_violation", run_id=bad))
+        )
+    for field, call in calls:
+        with raises_code("validation_error") as raised:
+            call()
+        assert raised.value.details["field"] == field
+    assert types(store.get_events(session_id)) == [
+        EventType.SESSION_CREATED,
+        EventType.SESSION_STARTED,
+    ]
+
+
+@pytest.mark.parametrize("error", ["\ud800", {"error_message": "\ud800"}])
+def test_a_refused_failure_payload_leaves_the_session_as_it_was(
+    store: SessionStore, error: Any
+) -> None:
+    manager = manager_for(store)
+    session_id = active_session(manager)
+    with raises_code("validation_error"):
+        manager.fail_session(session_id, error)
+    assert store.get_session(session_id).status is SessionStatus.ACTIVE
+    assert EventType.SESSION_FAILED not in types(store.get_events(session_id))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"granted": None}, "granted"),
+        ({"granted": 0}, "granted"),
+        ({"granted": "yes"}, "granted"),
+        ({"tool_name": ""}, "tool_name"),
+        ({"tool_name": 5}, "tool_name"),
+        ({"tool_name": "a\x00"}, "tool_name"),
+        ({"tool_call_id": "\ud800"}, "tool_call_id"),
+        ({"tool_call_id": 7}, "tool_call_id"),
+        ({"reason": "\ud800"}, "reason"),
+        ({"reason": "a\x00b"}, "reason"),
+        ({"reason": ["no"]}, "reason"),
+    ],
+)
+def test_a_bad_approval_answer_is_refused_by_name(
+    store: SessionStore, arguments: dict[str, Any], field: str
+) -> None:
+    manager = manager_for(store)
+    session_id = active_session(manager)
+    before = store.get_events(session_id)
+    with raises_code("validation_error") as raised:
+        manager.record_approval(session_id, **{"tool_name": "bash", "granted": False, **arguments})
+    assert raised.value.details["field"] == field
+    assert store.get_events(session_id) == before
+
+
+def test_a_long_approval_reason_is_kept(store: SessionStore) -> None:
+    manager = manager_for(store)
+    session_id = active_session(manager)
+    event = manager.record_approval(session_id, tool_name="bash", granted=True, reason="r" * 5000)
+    assert event.data["reason"] == "r" * 5000
+
+
+def test_a_bad_cancel_reason_is_refused_by_name(store: SessionStore) -> None:
+    manager = manager_for(store)
+    run = manager.start_run(active_session(manager), None)
+    with raises_code("validation_error") as raised:
+        manager.cancel_run(run.id, reason="\ud800")
+    assert raised.value.details["field"] == "reason"
+    assert store.get_run(run.id).status is RunStatus.PENDING

@@ -39,5 +39,5 @@ def open_backend(url: str, options: Mapping[str, Any]) -> Backend:
     raise ValidationError(
         f"unsupported store URL: {url!r} "
         "(expected memory://, sqlite:///path or postgresql://user@host/db)",
-        details={"url": url},
+        details={"url": url, "field": "url"},
     )

@@ -383,7 +383,8 @@ class PostgresBackend:
         "schema": Option("public", numeric=False, pattern=_IDENTIFIER),
         "pool_size": Option("4", integer=True, minimum=1, maximum=_MAX_CONNECTIONS),
         "max_overflow": Option("4", integer=True, maximum=_MAX_CONNECTIONS),
-        "connect_timeout": Option("5", maximum=_MAX_TIMEOUT_S),
+        # More than 0: libpq reads 0 as "wait for ever".
+        "connect_timeout": Option("5", minimum=0.001, maximum=_MAX_TIMEOUT_S),
         "lock_timeout": Option("10", maximum=_MAX_TIMEOUT_S),
         "statement_timeout": Option("", blank=True, maximum=_MAX_TIMEOUT_S),
         # At least PostgreSQL's 1 ms: a write's statements always have a bound.

@@ -67,7 +67,11 @@ def parse_options(
     if unknown:
         raise ValidationError(
             f"unknown {backend} option(s): {', '.join(sorted(unknown))}",
-            details={"options": sorted(unknown), "allowed": sorted(allowed)},
+            details={
+                "field": sorted(unknown)[0],
+                "options": sorted(unknown),
+                "allowed": sorted(allowed),
+            },
         )
     values: dict[str, str] = {}
     for name, option in allowed.items():
@@ -81,7 +85,9 @@ def parse_options(
 
 
 def _check_number(name: str, value: Any, option: Option) -> None:
-    if isinstance(value, bool):
+    # Only text and real numbers: ``float()`` also reads ``b"4"``, which ``str()`` would
+    # then turn into ``"b'4'"``; a bool is not a count of seconds.
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         number = math.nan
     else:
         try:
@@ -103,6 +109,12 @@ def _check_number(name: str, value: Any, option: Option) -> None:
 def _check_text(name: str, value: Any, option: Option) -> None:
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string, got {value!r}", details={"field": name})
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no driver can send it
+        raise ValidationError(
+            f"{name} must be valid Unicode, got {value!r}", details={"field": name}
+        ) from None
     if option.pattern is not None and not option.pattern.fullmatch(value):
         raise ValidationError(
             f"{name} is not allowed: {value!r} (must match {option.pattern.pattern})",

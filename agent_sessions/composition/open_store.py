@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..backends import open_backend, schema
 from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
@@ -75,6 +76,10 @@ def open_store(
     """
     if redaction is not None and not isinstance(redaction, RedactionConfig):
         raise ValidationError("redaction must be a RedactionConfig", details={"field": "redaction"})
+    if url is not None and not isinstance(url, str):
+        raise ValidationError(f"url must be a string, got {url!r}", details={"field": "url"})
+    # Before connecting: a bad artifact store is the caller's mistake, never the database's.
+    _check_artifacts(artifacts, artifact_options)
     url = url or default_url()
     if not create:
         # Before the backend: opening a SQLite URL creates the file's directory.
@@ -89,12 +94,10 @@ def open_store(
     except Exception as exc:
         raise backend.open_error(exc) from exc
     artifact_store = None
-    if artifacts is not None:
-        artifact_store = (
-            artifact_store_for(artifacts, **(artifact_options or {}))
-            if isinstance(artifacts, str)
-            else artifacts
-        )
+    if isinstance(artifacts, str):
+        artifact_store = artifact_store_for(artifacts, **(artifact_options or {}))
+    elif artifacts is not None:
+        artifact_store = artifacts
     try:
         app = SessionsApplication(backend.environment())
     except AgentSessionsError:
@@ -106,6 +109,25 @@ def open_store(
     except BaseException:
         app.close()
         raise
+
+
+def _check_artifacts(artifacts: object, options: object) -> None:
+    """``artifacts`` is a URL or an object with the ``ArtifactStore`` methods;
+    ``artifact_options`` (for a URL) a mapping of option names."""
+    if isinstance(artifacts, str):
+        if options is not None and not (
+            isinstance(options, Mapping) and all(isinstance(name, str) for name in options)
+        ):
+            raise ValidationError(
+                f"artifact_options must map option names to values, got {options!r}",
+                details={"field": "artifact_options"},
+            )
+        _artifact_url(artifacts, options or {})
+    elif artifacts is not None and not isinstance(artifacts, ArtifactBackend):
+        raise ValidationError(
+            f"artifacts must be an artifact store URL or an ArtifactStore, got {artifacts!r}",
+            details={"field": "artifacts"},
+        )
 
 
 def _no_store(url: str) -> NotFoundError:
@@ -137,20 +159,36 @@ def _require_store(backend: Backend) -> None:
 
 def artifact_store_for(url: str, **options: Any) -> ArtifactBackend:
     """The artifact store named by a ``file://`` or ``s3://`` URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file":
+    parts = _artifact_url(url, options)
+    if parts.scheme.lower() == "file":
         from ..artifacts.file_store import FileArtifactStore
 
-        root = unquote(parts.netloc + parts.path)
-        return FileArtifactStore(root, **options)
-    if scheme == "s3":
-        from ..artifacts.s3_store import S3ArtifactStore
+        return FileArtifactStore(unquote(parts.netloc + parts.path))
+    from ..artifacts.s3_store import S3ArtifactStore
 
-        if not parts.netloc:
-            raise ValidationError("an S3 URL names a bucket: s3://bucket/prefix/")
-        return S3ArtifactStore(parts.netloc, prefix=unquote(parts.path.lstrip("/")), **options)
-    raise ValidationError(
-        f"unsupported artifact store URL: {url!r} (expected file:///root or s3://bucket/prefix)",
-        details={"url": url},
-    )
+    return S3ArtifactStore(parts.netloc, prefix=unquote(parts.path.lstrip("/")), **options)
+
+
+def _artifact_url(url: str, options: Mapping[str, Any]) -> SplitResult:
+    """The parts of a supported artifact store URL, its options checked, nothing made:
+    the URL names the file root and the S3 bucket and prefix, so an option may not."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("file", "s3"):
+        raise ValidationError(
+            f"unsupported artifact store URL: {url!r} (expected file:///root or s3://bucket/prefix)",
+            details={"url": url, "field": "artifacts"},
+        )
+    if scheme == "s3" and not parts.netloc:
+        raise ValidationError(
+            "an S3 URL names a bucket: s3://bucket/prefix/",
+            details={"url": url, "field": "artifacts"},
+        )
+    # A file store takes no options; the bucket and prefix are the URL's.
+    refused = sorted(options if scheme == "file" else {"bucket", "prefix"} & set(options))
+    if refused:
+        raise ValidationError(
+            f"artifact option(s) not taken by a {scheme}:// store: {', '.join(refused)}",
+            details={"field": refused[0], "options": refused},
+        )
+    return parts

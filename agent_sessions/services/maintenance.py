@@ -28,7 +28,7 @@ from itertools import groupby
 from typing import Any, Protocol, TypeVar
 
 from ..domain.artifact import Artifact
-from ..domain.checks import checked_int
+from ..domain.checks import checked_int, require_id
 from ..domain.errors import AgentSessionsError, ErrorCode, NotFoundError, ValidationError
 from ..domain.event import Event
 from ..domain.retention_policy import (
@@ -87,6 +87,14 @@ def _checked(policy: object) -> RetentionPolicy:
     if problem is not None:
         raise ValidationError(problem)
     return policy
+
+
+def _flag(value: object, field: str) -> bool:
+    """A switch is ``True`` or ``False``, nothing that merely tests false: a
+    ``dry_run=""`` read as "no" would delete for real."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be true or false", details={"field": field})
+    return value
 
 
 def _failure(operation: str, exc: Exception, completed: int) -> AgentSessionsError:
@@ -354,6 +362,7 @@ class Maintenance:
         oldest of ``prune_event_types_first``, then the oldest of the rest, never a
         protected type. Returns how many went (fewer than the excess when only
         protected events remain). Sequence numbers and the counter never change."""
+        require_id(session_id, "session_id")
         policy = _checked(policy)
         if policy.max_events_per_session is None:
             return 0
@@ -501,6 +510,7 @@ class Maintenance:
         """Remove orphaned registry entries (and their blobs, given an artifact store);
         with ``dry_run`` only count them. Blob first: if that fails the entry stays and
         a later run finds it again."""
+        dry_run = _flag(dry_run, "dry_run")
         batch_size = checked_int(batch_size, "batch_size", minimum=1)
         with self._operation("clean_orphaned_artifacts") as tally:
             registry = self._registry
@@ -552,6 +562,7 @@ class Maintenance:
         session left (counter, index rows, log events, runs) even without its session
         record; a counter that survives it is reported as an error.
         """
+        dry_run = _flag(dry_run, "dry_run")
         with self._operation("clean_orphaned_sequences") as tally:
             orphans = [] if self._index is None else self._index.index_health().orphaned_counters
             if dry_run:
@@ -576,6 +587,7 @@ class Maintenance:
         cannot catch up is reported; without it, every one that is behind. A projection
         stopped at an event it cannot apply is reported with its position, the
         notification and the event (``ProjectionFailure.message``), caught up or not."""
+        catch_up = _flag(catch_up, "catch_up")
         with self._operation("health_check"):
             # Positions first: telling pruned events from lost ones below catches the
             # ``events`` view up, which must not hide that it was behind.

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..domain.checks import require_id
 from ..domain.error_payload import error_payload, run_error
 from ..domain.errors import AgentSessionsError, ErrorCode, ValidationError
 from ..domain.event import Event
@@ -28,6 +29,12 @@ from ..domain.execution_result import ExecutionResult
 from ..domain.execution_state import ExecutionState
 from ..domain.pricing import PricingTable, reported_cost
 from ..domain.run import Run
+from ..domain.serialization import (
+    optional_json_map,
+    optional_string,
+    present_string,
+    required_string,
+)
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from ..ports.session_store import SessionStore
@@ -84,6 +91,11 @@ def _with_provider_session(
 
 def _session_changed(exc: AgentSessionsError) -> bool:
     return exc.details.get("record") == "session"
+
+
+def _free_text(value: object, field: str) -> str:
+    """A text argument of any length (a reason): no NUL, no lone surrogate."""
+    return present_string(value, field, max_bytes=None)
 
 
 def _invalid_transition(message: str, **details: Any) -> ValidationError:
@@ -167,9 +179,11 @@ class SessionManager:
         return self._pipeline.process(raw, self._lifecycle_context(session, run))
 
     def _get_session(self, session_id: str) -> Session:
+        require_id(session_id, "session_id")
         return guard_store_call("get_session", lambda: self._store.get_session(session_id))
 
     def _get_run(self, run_id: str) -> Run:
+        require_id(run_id, "run_id")
         return guard_store_call("get_run", lambda: self._store.get_run(run_id))
 
     def _flush(self, result: ExecutionResult) -> None:
@@ -188,11 +202,14 @@ class SessionManager:
         session_id: str | None = None,
     ) -> Session:
         """A new pending session, recorded with ``session_created``."""
+        # Checked before the provider is merged in: ``dict()`` of a non-map would fail
+        # untyped, and an empty non-map (``""``) would pass as "no metadata".
+        given = optional_json_map(metadata, "metadata") or {}
         session = Session.new(
             agent_id=agent_id,
             id=session_id,
             parent_session_id=parent_session_id,
-            metadata={**dict(metadata or {}), "provider": self._provider.name},
+            metadata={**given, "provider": self._provider.name},
             context=context,
             tags=tags,
         )
@@ -207,6 +224,11 @@ class SessionManager:
         event_type: EventType,
         data: Mapping[str, Any] | None = None,
     ) -> Session:
+        # The event is built (and so validated) before the status is saved: a payload
+        # the pipeline refuses must not leave a new status without its event.
+        current = self._get_session(session_id)
+        raw = {"type": event_type, "data": dict(data or {})}
+        event = self._pipeline.prepare(raw, self._lifecycle_context(current, None))
 
         def save() -> Session:
             session = self._get_session(session_id).with_status(status)
@@ -215,7 +237,7 @@ class SessionManager:
 
         # A status is an intent that holds whatever else changed meanwhile.
         session = reread_and_retry(save)
-        self._record(session, None, event_type, data or {})
+        self._pipeline.persist([event])
         return session
 
     def activate_session(self, session_id: str) -> Session:
@@ -258,7 +280,15 @@ class SessionManager:
         reason: str | None = None,
     ) -> Event:
         """The user's answer to a ``tool_approval_requested``."""
-        data = {"tool_name": tool_name, "tool_call_id": tool_call_id, "reason": reason}
+        # Checked by name first: only ``True``/``False`` answer (``None`` is no denial),
+        # and a bad text must name its argument, not the event's ``data``.
+        if not isinstance(granted, bool):
+            raise ValidationError("granted must be true or false", details={"field": "granted"})
+        data = {
+            "tool_name": required_string(tool_name, "tool_name"),
+            "tool_call_id": optional_string(tool_call_id, "tool_call_id"),
+            "reason": None if reason is None else _free_text(reason, "reason"),
+        }
         event_type = EventType.TOOL_APPROVAL_GRANTED if granted else EventType.TOOL_APPROVAL_DENIED
         return self.record_event(
             session_id,
@@ -455,6 +485,8 @@ class SessionManager:
         ``cancelled``) and its buffered events are written with the cancellation.
         Cancelling a cancelled run returns it; other finished runs are
         ``invalid_transition``."""
+        if reason is not None:
+            _free_text(reason, "reason")
         data = {"reason": reason} if reason else {}
         return self._cancel(run_id, data, ())
 
@@ -484,6 +516,7 @@ class SessionManager:
     def _cancel(
         self, run_id: str, data: Mapping[str, Any], extra: Sequence[Mapping[str, Any]]
     ) -> Run:
+        require_id(run_id, "run_id")  # before the lookup of active runs, which hashes it
         with self._active_lock:
             active = self._active.get(run_id)
         if active is None:
