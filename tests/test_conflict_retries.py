@@ -86,7 +86,8 @@ def test_a_status_transition_survives_another_writers_status_change(store: Store
         other = store.get_session(session.id)
         store.save_session(other.with_status(SessionStatus.PAUSED).with_metadata({"by": "x"}))
 
-    interleaved = InterleavingStore(store, other_writer)
+    # The manager reads the session twice: to build the event, then to change it.
+    interleaved = InterleavingStore(store, other_writer, nth=2)
     manager = SessionManager(interleaved, ScriptedProvider([]))  # type: ignore[arg-type]
     manager.complete_session(session.id)
     assert interleaved.conflicts == 1
