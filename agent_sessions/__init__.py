@@ -7,7 +7,8 @@ from ._version import __version__
 from .artifacts.artifact_store import ArtifactRef, ArtifactStore
 from .artifacts.file_store import FileArtifactStore
 from .artifacts.s3_store import S3ArtifactStore
-from .composition import migrate, open_store
+from .composition import migrate, open_async_store, open_store
+from .composition.async_store import AsyncStore
 from .composition.store import CompositeSessionStore, Store
 from .domain.aggregates import AgentEventRecorded, EventsPruned, SessionErased
 from .domain.artifact import Artifact
@@ -78,6 +79,7 @@ __all__ = [
     "ArtifactRegistry",
     "ArtifactStats",
     "ArtifactStore",
+    "AsyncStore",
     "CompositeSessionStore",
     "CostSummary",
     "DailyUsage",
@@ -131,6 +133,7 @@ __all__ = [
     "ValidationError",
     "calculate_cost",
     "migrate",
+    "open_async_store",
     "open_store",
     "stream_session_events",
     "topics_of",

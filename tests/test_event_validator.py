@@ -27,8 +27,14 @@ VALID = {
     "tool_approval_denied": {"tool_name": "bash"},
 }
 #: The table of expected fields per type, written out independently of the implementation's.
+#: ``content`` of ``message_received`` is text or content blocks (docs/events.md).
+KINDS = {("message_received", "content"): "content"}
 TABLE = [
-    (event_type, name, "integer" if name.endswith("_tokens") else "string")
+    (
+        event_type,
+        name,
+        KINDS.get((event_type, name), "integer" if name.endswith("_tokens") else "string"),
+    )
     for event_type, payload in VALID.items()
     for name in payload
 ]

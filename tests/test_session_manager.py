@@ -260,8 +260,9 @@ def test_500_streamed_events_take_at_most_ceil_n_plus_one_writes(
     assert writes <= math.ceil(500 / max_events) + 1
     assert spy.count("flush") == 1
     events = store.get_events(session_id, run_id=run.id, limit=1000)
-    assert [e.data["content"] for e in events] == [f"t{i}" for i in range(500)]
-    assert result.events_persisted == 500
+    assert [e.data["content"] for e in events[:-1]] == [f"t{i}" for i in range(500)]
+    assert events[-1].type is EventType.RUN_COMPLETED  # recorded by the manager
+    assert result.events_persisted == 501
 
 
 def test_per_event_mode_writes_each_event_as_it_comes(store: SessionStore, spy: SpyStore) -> None:
@@ -272,7 +273,7 @@ def test_per_event_mode_writes_each_event_as_it_comes(store: SessionStore, spy: 
     assert spy.count("append_event_with_sequence") == 5
     assert spy.count("append_events") == 0
     (((payload,), _),) = spy.named("flush")
-    assert payload.events == []
+    assert types(payload.events) == [EventType.RUN_COMPLETED]  # the manager's own
 
 
 class GatedProvider:
@@ -359,7 +360,8 @@ def test_a_failed_batch_is_counted_retried_and_never_lost(store: SessionStore) -
     assert result.persistence_failures == 1
     assert [e.code for e in result.errors] == ["storage_error"]
     events = store.get_events(session_id, run_id=result.run.id)
-    assert [e.data["content"] for e in events] == [f"t{i}" for i in range(10)]
+    assert [e.data["content"] for e in events[:-1]] == [f"t{i}" for i in range(10)]
+    assert events[-1].type is EventType.RUN_COMPLETED
 
 
 def test_unexpected_store_failures_become_storage_connection_failed(store: SessionStore) -> None:

@@ -297,6 +297,7 @@ class SqlIndex:
             f"FROM {self.agent_events} a JOIN {self.events_table} s "
             f"ON s.originator_id = {p} AND s.originator_version = a.sequence_number "
             f"WHERE {' AND '.join(where)} ORDER BY a.sequence_number"
+            + (" DESC" if q.descending else "")
         )
         params.insert(0, log_id(q.session_id))
         if q.limit is not None:

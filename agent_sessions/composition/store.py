@@ -22,6 +22,7 @@ from ..domain.errors import AgentSessionsError, StorageError, ValidationError
 from ..domain.event import Event
 from ..domain.event_redactor import RedactionConfig
 from ..domain.execution_result import ExecutionResult
+from ..domain.messages import Message
 from ..domain.pricing import PricingTable
 from ..domain.record_merge import carry_version
 from ..domain.record_redactor import RecordRedactor, redacted_errors
@@ -32,11 +33,14 @@ from ..ports.backend import Backend
 from ..ports.failures import storage_error
 from ..read_models.catalog import ReadModels
 from ..read_models.engine import ProjectionEngine
+from ..services import event_windows
 from ..services.artifact_registry import ArtifactRegistry
+from ..services.conversation import conversation as session_conversation
 from ..services.history import SessionHistory, fork_session
 from ..services.maintenance import Maintenance
 from ..services.query_api import QueryAPI
 from ..services.redacting_store import redacted_record
+from ..services.run_recorder import RunRecorder
 from ..store.service import EventSourcedSessionStore
 from ..store.sessions_app import SessionsApplication
 
@@ -199,6 +203,45 @@ class Store(EventSourcedSessionStore):
             pricing=None if pricing is None else PricingTable.coerce(pricing),
         )
 
+    def record_run(
+        self,
+        session_id: str,
+        *,
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the field name of Run.input
+        metadata: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        pricing: PricingTable | Mapping[str, Any] | None = None,
+    ) -> RunRecorder:
+        """A run recorded from an app-driven loop: ``with store.record_run(sid) as run:
+        run.user(...); run.assistant(...); run.tool_call(...); run.tool_result(...);
+        run.usage(...)``. Events are buffered and written with the outcome in one
+        ``flush`` when the block ends (``services/run_recorder.py``)."""
+        return RunRecorder(
+            self,
+            session_id,
+            input=input,
+            metadata=metadata,
+            run_id=run_id,
+            provider=provider,
+            model=model,
+            pricing=pricing,
+        )
+
+    def last_events(self, session_id: str, n: int) -> list[Event]:
+        """The newest ``n`` events in sequence order (O(n) reads), extended back to the
+        start of any tool call whose result is among them (``services/event_windows``)."""
+        return event_windows.last_events(self, session_id, n)
+
+    def last_runs(self, session_id: str, n: int) -> list[Event]:
+        """The events of the session's ``n`` newest runs, in sequence order."""
+        return event_windows.last_runs(self, session_id, n)
+
+    def last_turns(self, session_id: str, n: int) -> list[Event]:
+        """The events from the ``n``-th newest user message on, in sequence order."""
+        return event_windows.last_turns(self, session_id, n)
+
     def fork(
         self,
         source_session_id: str,
@@ -217,6 +260,22 @@ class Store(EventSourcedSessionStore):
             at,
             new_session_id=session_id,
             include_deleted=include_deleted,
+        )
+
+    def conversation(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        last_runs: int | None = None,
+        last_turns: int | None = None,
+    ) -> list[Message]:
+        """The session's conversation as the message list for the next model call
+        (``services/conversation.py``); convert it with ``agent_sessions.domain.message_converters``
+        (``to_openai_chat``, ``to_openai_responses``, ``to_anthropic``). The windows
+        never separate a tool call from its result."""
+        return session_conversation(
+            self, session_id, run_id=run_id, last_runs=last_runs, last_turns=last_turns
         )
 
     def query(self) -> QueryAPI:

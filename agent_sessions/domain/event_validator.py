@@ -5,7 +5,9 @@ a payload that is not a JSON object, a naive timestamp): the event is refused wi
 ``AgentSessionsError``. *Shape* warnings concern payload conventions (a
 ``tool_call_started`` without ``tool_name``): providers differ and evolve, and losing an
 event because an adapter renamed a field would be worse than storing it with a note, so
-the event is kept and the warnings travel in ``metadata["_validation_warnings"]``.
+the event is kept and the warnings travel in ``metadata["_validation_warnings"]``. The
+conversational payloads' schema (``docs/events.md``, ``messages.conversation_warnings``)
+is checked the same way: warned, never refused.
 
 The structural rules are the ``Event`` record's own: it refuses to exist invalid, so the
 validator builds one and lets it speak, instead of keeping a second copy of the rules.
@@ -21,6 +23,7 @@ from .checks import is_int, is_number
 from .errors import ValidationError
 from .event import SCHEMA_VERSION, Event
 from .event_types import EventType
+from .messages import conversation_warnings, is_content
 from .serialization import new_id
 from .timestamps import parse_iso
 
@@ -39,13 +42,14 @@ KIND_CHECKS: Mapping[str, Callable[[object], bool]] = {
     "boolean": lambda value: isinstance(value, bool),
     "map": lambda value: isinstance(value, Mapping),
     "list": lambda value: isinstance(value, list),
+    "content": is_content,
 }
 
 _TOOL_NAME = (("tool_name", "string"),)
 #: The shape table: required payload fields and their kinds, per event type (types not
 #: listed have no required fields).
 SHAPE_RULES: Mapping[EventType, tuple[tuple[str, str], ...]] = {
-    EventType.MESSAGE_RECEIVED: (("content", "string"), ("role", "string")),
+    EventType.MESSAGE_RECEIVED: (("content", "content"), ("role", "string")),
     EventType.MESSAGE_STREAMED: (("content", "string"),),
     EventType.TOOL_CALL_STARTED: _TOOL_NAME,
     EventType.TOOL_CALL_COMPLETED: _TOOL_NAME,
@@ -107,6 +111,7 @@ class EventValidator:
                 warnings.append(f"missing required field '{name}' for shape validation")
             elif not KIND_CHECKS[kind](value):
                 warnings.append(f"field '{name}' expected {kind}, got {_short_repr(value)}")
+        warnings.extend(conversation_warnings(event.type, event.data))
         return warnings
 
     def validate(self, candidate: Event | Mapping[str, Any]) -> Event:

@@ -135,6 +135,8 @@ class EventQuery:
     after: int | None = None
     before: int | None = None
     limit: int | None = None
+    #: Newest first (an indexed backward scan: ``limit`` events cost O(limit)).
+    descending: bool = False
 
 
 class IndexReader(Protocol):

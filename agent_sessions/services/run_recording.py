@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain.checks import is_number
 from ..domain.errors import AgentSessionsError, ErrorCode
 from ..domain.event import Event
 from ..domain.event_builder import EventContext, RawEvent
 from ..domain.event_types import EventType
 from ..domain.pricing import reported_cost
-from ..domain.run import Run
+from ..domain.run import Run, merge_token_usage
 from ..domain.session import Session
 from .event_buffer import EventBuffer, EventBuffering
 from .event_pipeline import EventPipeline
@@ -32,6 +33,26 @@ _log = logging.getLogger(__name__)
 PROVIDER_SESSION_KEYS = ("provider_session_id", "model")
 
 EventCallback = Callable[[Event], None]
+
+#: Provider spellings of the cache counts, read as the keys that are priced.
+USAGE_ALIASES = {
+    "cache_read_input_tokens": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_creation_tokens",
+    "cached_tokens": "cache_read_tokens",
+}
+
+
+def usage_counts(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The token counts of a usage payload (numbers only), with provider spellings of
+    the cache counts (``cache_read_input_tokens``, ...) under the priced keys
+    (``cache_read_tokens``, ...), so cache tokens are priced at their own rates."""
+    counts: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not is_number(value):
+            continue
+        name = USAGE_ALIASES.get(str(key), str(key))
+        counts[name] = counts.get(name, 0) + value
+    return counts
 
 
 def run_cancelled(run_id: str) -> AgentSessionsError:
@@ -71,6 +92,9 @@ class RunRecording:
         self.provider_metadata: dict[str, Any] = {}
         self.reported_cost: float | None = None
         self.turns = 0
+        self.replies = 0
+        self.event_usage: dict[str, Any] = {}
+        self.completed_event = False
         self.rejected = 0
         self.last_sequence = 0
 
@@ -95,9 +119,15 @@ class RunRecording:
                 self.provider_metadata[key] = data[key]
         if event.type is EventType.TURN_COMPLETED:
             self.turns += 1
-        cost = reported_cost(data.get("total_cost_usd"))
-        if event.type is EventType.RUN_COMPLETED and cost is not None:
-            self.reported_cost = cost
+        elif event.type is EventType.MESSAGE_RECEIVED:
+            self.replies += 1
+        elif event.type is EventType.TOKEN_USAGE_UPDATED:
+            self.event_usage = merge_token_usage(self.event_usage, usage_counts(data))
+        elif event.type is EventType.RUN_COMPLETED:
+            self.completed_event = True
+            cost = reported_cost(data.get("total_cost_usd"))
+            if cost is not None:
+                self.reported_cost = cost
 
     def stored(self, events: list[Event]) -> None:
         """Events as written (with their sequence numbers), handed to ``on_event``."""

@@ -50,6 +50,7 @@ from .run_recording import (
     RunRecording,
     run_cancelled,
     run_closed,
+    usage_counts,
 )
 from .run_result import RunResult
 
@@ -216,6 +217,34 @@ class SessionManager:
         guard_store_call("save_session", lambda: self._store.save_session(session))
         self._record(session, None, EventType.SESSION_CREATED, {"provider": self._provider.name})
         return session
+
+    def get_or_create_session(
+        self,
+        session_id: str,
+        *,
+        agent_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Session:
+        """The session ``session_id`` as stored, else a new pending one with that id
+        (recorded with ``session_created``, as ``start_session`` does). An existing
+        session is returned as it is: ``agent_id`` and the rest only shape a new one.
+        When another writer creates it meanwhile, theirs is returned."""
+        require_id(session_id, "session_id")
+        try:
+            return self._get_session(session_id)
+        except AgentSessionsError as exc:
+            if exc.code != ErrorCode.SESSION_NOT_FOUND:
+                raise
+        try:
+            return self.start_session(
+                agent_id, metadata=metadata, context=context, tags=tags, session_id=session_id
+            )
+        except AgentSessionsError as exc:
+            if exc.code not in (ErrorCode.CONCURRENCY_CONFLICT, ErrorCode.ALREADY_EXISTS):
+                raise
+            return self._get_session(session_id)
 
     def _transition(
         self,
@@ -392,6 +421,8 @@ class SessionManager:
                     state.append_event(event)
                 if state.run.status is RunStatus.FAILED:
                     state.append_event(self._run_failed_event(state))
+                elif not recording.completed_event:
+                    state.append_event(self._run_completed_event(state))
                 built.append(state)
                 self._flush(state.to_result())
                 return state
@@ -428,22 +459,44 @@ class SessionManager:
         state.cache_provider_metadata(result.provider_metadata)
         provider_metadata = {"provider": name, **state.provider_metadata}
         model = provider_metadata.get("model")
+        # Totals the provider's result reports win; else the sum of its
+        # ``token_usage_updated`` events (never both: that would count twice).
+        usage = usage_counts(result.token_usage) if result.token_usage else observed.event_usage
+        if result.token_usage:
+            usage = {**result.token_usage, **usage}
         cost = observed.reported_cost
         if cost is None:
             cost = reported_cost(result.cost_usd)
         if cost is None:
-            usage = active.run.add_token_usage(result.token_usage).token_usage
-            cost = self._pricing.cost(usage, name, model if isinstance(model, str) else None)
-        turns = observed.turns
+            priced = active.run.add_token_usage(usage).token_usage
+            cost = self._pricing.cost(priced, name, model if isinstance(model, str) else None)
+        # Turns: the provider's ``turn_completed`` events; without any, one per reply.
+        turns = observed.turns or observed.replies
 
         def finish(run: Run) -> Run:
-            run = run.set_output(result.output).add_token_usage(result.token_usage)
+            run = run.set_output(result.output).add_token_usage(usage)
             run = run.with_provider(name, provider_metadata).with_cost(cost)
             return run.replace(turn_count=run.turn_count + turns).with_metadata(result.metadata)
 
         state.update_run(finish)
         state.update_session(lambda s: _with_provider_session(s, name, provider_metadata))
         return state
+
+    def _run_completed_event(self, state: ExecutionState) -> Event:
+        """``run_completed`` for a provider that finished without emitting one, so a
+        reader tailing the run sees it end."""
+        run = state.run
+        output = run.output or {}
+        stop_reason = output.get("stop_reason")
+        data = {
+            "stop_reason": stop_reason if isinstance(stop_reason, str) else "completed",
+            "token_usage": dict(run.token_usage),
+            "turn_count": run.turn_count,
+            "cost_usd": run.cost_usd,
+            "recorded_by": LIFECYCLE_PROVIDER,
+        }
+        raw = {"type": EventType.RUN_COMPLETED, "data": data}
+        return self._pipeline.prepare(raw, self._lifecycle_context(state.session, run))
 
     def _failed(self, active: ActiveRun, error: AgentSessionsError) -> ExecutionState:
         payload = error_payload(error, provider=self._provider.name)

@@ -20,17 +20,40 @@ class ChangeSignal:
         self._condition = threading.Condition()
         self._generation = 0
         self._closed = False
+        self._listeners: list[Callable[[], None]] = []
         self.poll_interval = poll_interval
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (on the notifying thread; it must not block) after each
+        change and on close; returns the function that unsubscribes it. For waiters that
+        are not threads (the async facade's event loop)."""
+        with self._condition:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._condition:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _tell_listeners(self) -> None:
+        with self._condition:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
     def notify(self) -> None:
         with self._condition:
             self._generation += 1
             self._condition.notify_all()
+        self._tell_listeners()
 
     def close(self) -> None:
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+        self._tell_listeners()
 
     def wait(self, timeout: float) -> None:
         """Block until the next change, ``timeout`` seconds, or the poll beat."""

@@ -123,6 +123,10 @@ class EventSourcedSessionStore:
         self._classify = classify
         self._retry = retry
         self._recover = recover
+        #: What a save meant to store when its call failed on a lost connection after
+        #: an attempt that may have committed, by stream: a caller making the same save
+        #: again from its stale record then finds its own write, not a conflict.
+        self._unacknowledged: dict[str, Any] = {}
         self._change_feed = change_feed
         recorder = app.recorder
         self._index: IndexReader = recorder  # type: ignore[assignment]
@@ -161,6 +165,22 @@ class EventSourcedSessionStore:
         if self._change_feed is not None:
             self._change_feed.start(self._signal.notify)
         self._signal.wait(timeout)
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever events may have been appended (in this process,
+        or by another one the backend hears through its change feed) and when the store
+        closes; returns the function that unsubscribes it. ``listener`` runs on the
+        notifying thread and must not block. Backends without a change feed (a SQLite
+        file) are heard only within this process: poll every ``poll_interval``."""
+        if self._change_feed is not None:
+            self._change_feed.start(self._signal.notify)
+        return self._signal.subscribe(listener)
+
+    @property
+    def poll_interval(self) -> float | None:
+        """How often a waiter must re-check to see other processes' appends
+        (``None``: the change feed, or no other process, wakes it)."""
+        return self._signal.poll_interval
 
     @property
     def application(self) -> SessionsApplication:
@@ -228,7 +248,7 @@ class EventSourcedSessionStore:
             self._sessions.put(aggregate)
             return int(aggregate.version)
 
-        _stamp(session, self._write("save_session", attempt))
+        _stamp(session, self._acknowledged(intent, lambda: self._write("save_session", attempt)))
 
     def _revised_session(
         self, session: Session, position: int, intent: _Intent
@@ -240,10 +260,25 @@ class EventSourcedSessionStore:
         if aggregate is None:
             aggregate = SessionAggregate.start(session, log_position=position)
         else:
-            merged = self._merged(stream, session, aggregate, intent.prior(stream))
+            prior = intent.prior(stream) or self._unacknowledged.get(stream)
+            merged = self._merged(stream, session, aggregate, prior)
             aggregate.revise(merged, log_position=position)
         intent.records[stream] = aggregate.record
         return aggregate
+
+    def _acknowledged(self, intent: _Intent, write: Callable[[], _T]) -> _T:
+        """``write``, remembering what it meant to store when it fails after an attempt
+        that may have committed (its answer lost with the connection), and forgetting
+        it once a save of those streams returns."""
+        try:
+            result = write()
+        except AgentSessionsError:
+            if intent.maybe_committed:
+                self._unacknowledged.update(intent.records)
+            raise
+        for stream in intent.records:
+            self._unacknowledged.pop(stream, None)
+        return result
 
     def _merged(self, stream: str, record: _Rec, aggregate: Any, intended: Any) -> _Rec:
         """``record`` as a save should apply it: as it is when it was read at the
@@ -348,7 +383,7 @@ class EventSourcedSessionStore:
             self._runs.put(aggregate)
             return int(aggregate.version)
 
-        _stamp(run, self._write("save_run", attempt))
+        _stamp(run, self._acknowledged(intent, lambda: self._write("save_run", attempt)))
 
     def _revised_run(self, run: Run, position: int, intent: _Intent) -> RunAggregate:
         stream = run_stream_id(run.id)
@@ -356,7 +391,8 @@ class EventSourcedSessionStore:
         if aggregate is None:
             aggregate = RunAggregate.start(run, log_position=position)
         else:
-            merged = self._merged(stream, run, aggregate, intent.prior(stream))
+            prior = intent.prior(stream) or self._unacknowledged.get(stream)
+            merged = self._merged(stream, run, aggregate, prior)
             aggregate.revise(merged, log_position=position)
         intent.records[stream] = aggregate.record
         return aggregate
@@ -523,7 +559,9 @@ class EventSourcedSessionStore:
             self._runs.put(run_aggregate)
             return int(session_aggregate.version), int(run_aggregate.version)
 
-        session_version, run_version = self._write("flush", attempt)
+        session_version, run_version = self._acknowledged(
+            intent, lambda: self._write("flush", attempt)
+        )
         _stamp(session, session_version)
         _stamp(run, run_version)
         if batch:
@@ -540,13 +578,18 @@ class EventSourcedSessionStore:
         before: int | None = None,
         limit: int | None = None,
         wait_timeout_ms: int | None = None,
+        order: str = "asc",
     ) -> list[Event]:
         """Events in sequence order. ``since`` is inclusive, ``after``/``before`` are
         exclusive. With ``wait_timeout_ms`` an empty result waits for a matching append
-        (``[]`` on timeout)."""
+        (``[]`` on timeout). ``order="desc"`` returns them newest first: with ``limit=N``
+        the newest N, read by an indexed backward scan (O(N) whatever the log's length);
+        page further back with ``before=<the oldest sequence number seen>``."""
         require_id(session_id, "session_id")
         if since is not None and not isinstance(since, datetime):
             raise ValidationError("since must be a datetime", details={"field": "since"})
+        if order not in ("asc", "desc"):
+            raise ValidationError('order must be "asc" or "desc"', details={"field": "order"})
         query = EventQuery(
             session_id=session_id,
             run_id=None if run_id is None else require_id(run_id, "run_id"),
@@ -555,6 +598,7 @@ class EventSourcedSessionStore:
             after=optional_int(after, "after"),
             before=optional_int(before, "before"),
             limit=optional_int(limit, "limit", minimum=1),
+            descending=order == "desc",
         )
         wait = optional_int(wait_timeout_ms, "wait_timeout_ms")
 
