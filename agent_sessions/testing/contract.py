@@ -875,10 +875,12 @@ class SessionStoreContract:
                 )
             )
 
-        _concurrently(bump, WORKERS)
+        # Ten writers contend enough: each conflict costs every loser a re-read, so the
+        # work grows with the square of the writers.
+        _concurrently(bump, 10)
         final = store.get_run(run.id)
-        assert final.turn_count == WORKERS
-        assert final.token_usage == {"input_tokens": WORKERS}
+        assert final.turn_count == 10
+        assert final.token_usage == {"input_tokens": 10}
 
     def test_concurrent_get_active_run(self, store: SessionStore) -> None:
         session = _session(store)
