@@ -8,7 +8,8 @@ usage errors, ``python -m``) are in ``test_cli.py``; ``replay`` and ``fork`` in
 ``test_cli_replay.py``. Imported history comes from the small transcript the project
 writes itself (``importers/sample_transcript.py``), so that no test depends on data
 outside the repository; ``test_demo_on_the_real_transcripts`` uses
-``../shared/data/claude-code`` when it is there, the generated one when it is not.
+the real transcripts (``transcript_gen.SHARED``) when they are there, the generated one
+when they are not.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ second import adds nothing, token totals and costs that match an independent cou
 the files, and hostile files reported line by line while the rest is imported, in
 bounded memory.
 
-The real transcripts are read from ``../shared/data/claude-code/``; without them the
+The real transcripts are read where they are (``transcript_gen.SHARED``); without them the
 project's generated sample stands in (``transcript_gen.py``), so nothing is skipped.
 """
 

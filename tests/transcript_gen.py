@@ -1,8 +1,8 @@
 """Transcripts for the importer tests, and the independent counts they are checked
 against.
 
-The real transcripts are read from ``../shared/data/claude-code/`` beside the
-repository (never copied into it); when that folder is absent, the project's own
+The real transcripts are read from the data folder beside the repository
+(``SHARED``, never copied into it); when that folder is absent, the project's own
 sample (``agent_sessions/importers/sample_transcript.py``) stands in, so the tests run
 either way. The counts here read the files with ``json`` and nothing of the importer:
 each assistant message (lines sharing ``message.id``) once, with its last usage.
