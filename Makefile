@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/migrate_v0_1_0.py
 	$(BIN)/python benchmarks/replay.py --postgres postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python benchmarks/async_store.py
+	$(BIN)/python benchmarks/last_events.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
