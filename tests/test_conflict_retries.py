@@ -17,6 +17,7 @@ import pytest
 
 from agent_sessions import (
     AgentSessionsError,
+    Event,
     ExecutionResult,
     RedactionConfig,
     RetentionPolicy,
@@ -60,6 +61,15 @@ class InterleavingStore:
 
     def save_session(self, session: Session) -> None:
         self._counted(lambda: self.inner.save_session(session))
+
+    def save_session_with_events(
+        self, session: Session, events: list[Event], *, new: bool = False
+    ) -> list[Event]:
+        stored: list[Event] = []
+        self._counted(
+            lambda: stored.extend(self.inner.save_session_with_events(session, events, new=new))
+        )
+        return stored
 
     def flush(self, result: ExecutionResult) -> None:
         self._counted(lambda: self.inner.flush(result))

@@ -20,6 +20,7 @@ from ..artifacts.artifact_store import ArtifactStore
 from ..domain.artifact import Artifact
 from ..domain.errors import AgentSessionsError, StorageError, ValidationError
 from ..domain.event import Event
+from ..domain.event_builder import EventContext
 from ..domain.event_redactor import RedactionConfig
 from ..domain.execution_result import ExecutionResult
 from ..domain.messages import Message
@@ -36,11 +37,13 @@ from ..read_models.engine import ProjectionEngine
 from ..services import event_windows
 from ..services.artifact_registry import ArtifactRegistry
 from ..services.conversation import conversation as session_conversation
+from ..services.event_pipeline import EventPipeline
 from ..services.history import SessionHistory, fork_session
 from ..services.maintenance import Maintenance
 from ..services.query_api import QueryAPI
 from ..services.redacting_store import redacted_record
-from ..services.run_recorder import RunRecorder
+from ..services.run_recorder import APP_PROVIDER, RunRecorder
+from ..services.session_lifecycle import create_session, get_or_create_session
 from ..store.service import EventSourcedSessionStore
 from ..store.sessions_app import SessionsApplication
 
@@ -136,6 +139,49 @@ class Store(EventSourcedSessionStore):
             if self._redactor is not None and isinstance(events, (list, tuple)):
                 events = [self._redacted(event) for event in events]
             return super().append_events(events)
+
+    def save_session_with_events(
+        self, session: Session, events: Sequence[Event], *, new: bool = False
+    ) -> list[Event]:
+        """Also the path of ``get_or_create_session`` and of ``SessionManager``'s status
+        changes: redacted like every write."""
+        with redacted_errors(self._redactor):
+            saved = self._redacted(session)
+            if self._redactor is not None and isinstance(events, (list, tuple)):
+                events = [self._redacted(event) for event in events]
+            stored = super().save_session_with_events(saved, events, new=new)
+            carry_version(saved, session)
+            return stored
+
+    def get_or_create_session(
+        self,
+        session_id: str,
+        *,
+        agent_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        parent_session_id: str | None = None,
+    ) -> Session:
+        """The session ``session_id`` as stored, else a new pending one with that id,
+        saved with its ``session_created`` event in one transaction. An existing session
+        is returned as it is (the other arguments only shape a new one); when another
+        writer creates it meanwhile, theirs is returned."""
+        pipeline = EventPipeline(self)
+
+        def create() -> Session:
+            session = Session.new(
+                agent_id=agent_id,
+                id=session_id,
+                parent_session_id=parent_session_id,
+                metadata=metadata,
+                context=context,
+                tags=tags,
+            )
+            context_of = EventContext(session_id=session.id, provider=APP_PROVIDER)
+            return create_session(pipeline, session, context_of, {"provider": APP_PROVIDER})
+
+        return get_or_create_session(pipeline, session_id, create)
 
     def write_session(
         self, session: Session, runs: Sequence[Run], events: Sequence[Event]

@@ -21,6 +21,7 @@ from ..domain.event_builder import EventBuilder, EventContext, RawEvent
 from ..domain.event_redactor import RedactionConfig
 from ..domain.event_validator import WARNINGS_KEY, EventValidator
 from ..domain.record_redactor import RecordRedactor, redacted_errors
+from ..domain.session import Session
 from ..ports.session_store import SessionStore
 
 _log = logging.getLogger(__name__)
@@ -148,6 +149,15 @@ class EventPipeline:
                 _log.debug("stored %s with shape warnings: %s", item.id, warnings)
         return stored
 
+    def persist_with_session(
+        self, session: Session, events: Sequence[Event], *, new: bool = False
+    ) -> list[Event]:
+        """Save ``session`` and write its prepared ``events`` in one transaction where the
+        store can (``save_session_with_events``): a lifecycle change is never seen
+        without the event that announces it. ``new``: the session must not exist yet."""
+        with redacted_errors(self._redactor):
+            return save_session_with_events(self._store, session, events, new=new)
+
     def _persist(self, events: Sequence[Event]) -> list[Event]:
         if len(events) == 1:
             event = events[0]
@@ -160,6 +170,41 @@ class EventPipeline:
         else:
             stored = guard_store_call("append_events", lambda: self._store.append_events(events))
         return stored
+
+
+def save_session_with_events(
+    store: SessionStore, session: Session, events: Sequence[Event], *, new: bool = False
+) -> list[Event]:
+    """``store.save_session_with_events`` (one transaction) where the store has it; a
+    store implementing only the port gets the two writes one after the other, the
+    session first (and, with ``new``, a look for an existing session before, which a
+    racing creator can slip past)."""
+    write_both = getattr(store, "save_session_with_events", None)
+    if callable(write_both):
+        stored: list[Event] = guard_store_call(
+            "save_session_with_events", lambda: write_both(session, list(events), new=new)
+        )
+        return stored
+    if new and _exists(store, session.id):
+        raise AgentSessionsError(
+            f"session {session.id} already exists",
+            code=ErrorCode.ALREADY_EXISTS,
+            details={"field": "session_id", "session_id": session.id},
+        )
+    guard_store_call("save_session", lambda: store.save_session(session))
+    if not events:
+        return []
+    return guard_store_call("append_events", lambda: store.append_events(list(events)))
+
+
+def _exists(store: SessionStore, session_id: str) -> bool:
+    try:
+        guard_store_call("get_session", lambda: store.get_session(session_id))
+    except AgentSessionsError as exc:
+        if exc.code == ErrorCode.SESSION_NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def store_redaction(store: object) -> RedactionConfig | None:

@@ -23,7 +23,7 @@ from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
 from ..ports.session_store import SessionStore
-from .event_pipeline import store_redaction
+from .event_pipeline import save_session_with_events, store_redaction
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +83,34 @@ class RedactingStore:
             self._inner.flush(saved)
             carry_version(saved.session, execution.session)
             carry_version(saved.run, execution.run)
+
+    # Beyond the port, and never past the redactor: ``save_session_with_events`` falls
+    # back to two writes on an inner store without it; ``write_session`` (fork, the
+    # importers) exists only where the inner store has it.
+
+    def save_session_with_events(
+        self, session: Session, events: Sequence[Event], *, new: bool = False
+    ) -> list[Event]:
+        with redacted_errors(self._redactor):
+            saved = self._redacted(session)
+            if isinstance(events, (list, tuple)):
+                events = [self._redacted(event) for event in events]
+            stored = save_session_with_events(self._inner, saved, events, new=new)
+            carry_version(saved, session)
+            return stored
+
+    def write_session(
+        self, session: Session, runs: Sequence[Run], events: Sequence[Event]
+    ) -> list[Event]:
+        with redacted_errors(self._redactor):
+            if isinstance(runs, (list, tuple)):
+                runs = [self._redacted(run) for run in runs]
+            if isinstance(events, (list, tuple)):
+                events = [self._redacted(event) for event in events]
+            stored: list[Event] = self._inner.write_session(  # type: ignore[attr-defined]
+                self._redacted(session), runs, events
+            )
+            return stored
 
     # reads and the rest ---------------------------------------------------------------
 

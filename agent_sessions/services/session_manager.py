@@ -53,6 +53,7 @@ from .run_recording import (
     usage_counts,
 )
 from .run_result import RunResult
+from .session_lifecycle import create_session, get_or_create_session
 
 #: Provider of lifecycle events when neither the run nor the session names one.
 LIFECYCLE_PROVIDER = "session_manager"
@@ -173,12 +174,6 @@ class SessionManager:
     def _lifecycle_context(self, session: Session, run: Run | None) -> EventContext:
         return self._context(session, run, self._lifecycle_provider(session, run))
 
-    def _record(
-        self, session: Session, run: Run | None, event_type: EventType, data: Mapping[str, Any]
-    ) -> Event:
-        raw = {"type": event_type, "data": dict(data)}
-        return self._pipeline.process(raw, self._lifecycle_context(session, run))
-
     def _get_session(self, session_id: str) -> Session:
         require_id(session_id, "session_id")
         return guard_store_call("get_session", lambda: self._store.get_session(session_id))
@@ -214,9 +209,12 @@ class SessionManager:
             context=context,
             tags=tags,
         )
-        guard_store_call("save_session", lambda: self._store.save_session(session))
-        self._record(session, None, EventType.SESSION_CREATED, {"provider": self._provider.name})
-        return session
+        return create_session(
+            self._pipeline,
+            session,
+            self._lifecycle_context(session, None),
+            {"provider": self._provider.name},
+        )
 
     def get_or_create_session(
         self,
@@ -231,20 +229,13 @@ class SessionManager:
         (recorded with ``session_created``, as ``start_session`` does). An existing
         session is returned as it is: ``agent_id`` and the rest only shape a new one.
         When another writer creates it meanwhile, theirs is returned."""
-        require_id(session_id, "session_id")
-        try:
-            return self._get_session(session_id)
-        except AgentSessionsError as exc:
-            if exc.code != ErrorCode.SESSION_NOT_FOUND:
-                raise
-        try:
-            return self.start_session(
+        return get_or_create_session(
+            self._pipeline,
+            session_id,
+            lambda: self.start_session(
                 agent_id, metadata=metadata, context=context, tags=tags, session_id=session_id
-            )
-        except AgentSessionsError as exc:
-            if exc.code not in (ErrorCode.CONCURRENCY_CONFLICT, ErrorCode.ALREADY_EXISTS):
-                raise
-            return self._get_session(session_id)
+            ),
+        )
 
     def _transition(
         self,
@@ -261,13 +252,12 @@ class SessionManager:
 
         def save() -> Session:
             session = self._get_session(session_id).with_status(status)
-            guard_store_call("save_session", lambda: self._store.save_session(session))
+            self._pipeline.persist_with_session(session, [event])
             return session
 
-        # A status is an intent that holds whatever else changed meanwhile.
-        session = reread_and_retry(save)
-        self._pipeline.persist([event])
-        return session
+        # A status is an intent that holds whatever else changed meanwhile; the status
+        # and its event commit together (a retry re-sends the same event id).
+        return reread_and_retry(save)
 
     def activate_session(self, session_id: str) -> Session:
         return self._transition(session_id, SessionStatus.ACTIVE, EventType.SESSION_STARTED)

@@ -525,7 +525,6 @@ class EventSourcedSessionStore:
     def flush(self, result: ExecutionResult) -> None:
         """Save the session, the run and the events in one transaction, or nothing."""
         execution = ExecutionResult.coerce(result)
-        batch = self._checked_events(execution.events)
         session, run = execution.session, execution.run
         if run.session_id != session.id:
             raise ValidationError(
@@ -536,12 +535,44 @@ class EventSourcedSessionStore:
                     "run_session_id": run.session_id,
                 },
             )
+        self._commit("flush", session, run, self._checked_events(execution.events))
 
+    def save_session_with_events(
+        self, session: Session, events: Sequence[Event], *, new: bool = False
+    ) -> list[Event]:
+        """Save the session and append ``events`` (of that session) in one transaction,
+        or nothing: a lifecycle change and the event that announces it (``session_started``
+        with ``active``) are never seen apart. Returns the events as stored, as
+        ``append_events`` does. ``new=True`` creates the session: ``already_exists`` if
+        it is there already (also when another writer created it a moment before)."""
+        if not isinstance(session, Session):
+            raise ValidationError("session must be a Session record", details={"field": "session"})
+        batch = self._checked_events(events)
+        strays = [event.id for event in batch if event.session_id != session.id]
+        if strays:
+            raise ValidationError(
+                "the events must belong to the session saved with them",
+                details={"field": "events", "session_id": session.id, "event_id": strays[0]},
+            )
+        return self._commit("save_session_with_events", session, None, batch, new=new)
+
+    def _commit(
+        self,
+        operation: str,
+        session: Session,
+        run: Run | None,
+        batch: list[Event],
+        *,
+        new: bool = False,
+    ) -> list[Event]:
+        """One transaction: the session (and the run) revised, the events appended;
+        record changes are visible at the last of the events."""
         intent = _Intent()
 
-        def attempt() -> tuple[int, int]:
+        def attempt() -> tuple[list[Event], int, int | None]:
+            if new:
+                self._refuse_existing_session(session.id)
             plan = self._plan_append(batch, known_sessions={session.id})
-            # The record changes commit with the events: visible at the last of them.
             claim = next((c for c in plan.index.claims if c.session_id == session.id), None)
             if claim is None:
                 position = self._index.latest_sequence(session.id)
@@ -549,23 +580,42 @@ class EventSourcedSessionStore:
             else:
                 position = claim.new
             session_aggregate = self._revised_session(session, position, intent)
-            run_aggregate = self._revised_run(run, position, intent)
             plan.index.sessions.append(SessionRow.of(session_aggregate.record))
-            plan.index.runs.append(RunRow.of(run_aggregate.record))
-            self._save(
-                session_aggregate, run_aggregate, *plan.log_events, index=plan.index, intent=intent
-            )
+            aggregates: list[Any] = [session_aggregate]
+            run_aggregate = None
+            if run is not None:
+                run_aggregate = self._revised_run(run, position, intent)
+                plan.index.runs.append(RunRow.of(run_aggregate.record))
+                aggregates.append(run_aggregate)
+            self._save(*aggregates, *plan.log_events, index=plan.index, intent=intent)
             self._sessions.put(session_aggregate)
-            self._runs.put(run_aggregate)
-            return int(session_aggregate.version), int(run_aggregate.version)
+            if run_aggregate is not None:
+                self._runs.put(run_aggregate)
+            return (
+                plan.results,
+                int(session_aggregate.version),
+                None if run_aggregate is None else int(run_aggregate.version),
+            )
 
-        session_version, run_version = self._acknowledged(
-            intent, lambda: self._write("flush", attempt)
+        results, session_version, run_version = self._acknowledged(
+            intent, lambda: self._write(operation, attempt)
         )
         _stamp(session, session_version)
-        _stamp(run, run_version)
+        if run is not None and run_version is not None:
+            _stamp(run, run_version)
         if batch:
             self._signal.notify()
+        return results
+
+    def _refuse_existing_session(self, session_id: str) -> None:
+        if self._index.existing_session_ids([session_id]) or self._sessions.get(
+            session_stream_id(session_id)
+        ):
+            raise AgentSessionsError(
+                f"session {session_id} already exists",
+                code=ErrorCode.ALREADY_EXISTS,
+                details={"field": "session_id", "session_id": session_id},
+            )
 
     def get_events(
         self,
@@ -728,14 +778,7 @@ class EventSourcedSessionStore:
                 )
 
         def attempt() -> list[Event]:
-            if self._index.existing_session_ids([session.id]) or self._sessions.get(
-                session_stream_id(session.id)
-            ):
-                raise AgentSessionsError(
-                    f"session {session.id} already exists",
-                    code=ErrorCode.ALREADY_EXISTS,
-                    details={"field": "session_id", "session_id": session.id},
-                )
+            self._refuse_existing_session(session.id)
             for run in runs:
                 if self._runs.get(run_stream_id(run.id)) is not None:
                     raise AgentSessionsError(
