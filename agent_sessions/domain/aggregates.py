@@ -390,7 +390,7 @@ class AgentEventRecorded(CanMutateAggregate[str], metaclass=MetaDomainEvent):
         )
 
     def to_event(self) -> Event:
-        return Event(
+        return Event.stored(
             id=self.event_id,
             type=EventType(self.type),
             session_id=self.session_id,
