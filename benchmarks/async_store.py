@@ -4,10 +4,12 @@ Per backend: append throughput (one event per call; the sync store from one thre
 facade from ``--concurrency`` tasks at once), read throughput (``get_events`` pages of
 50, same split), and the worst loop stall while 200 tasks run at once: appenders,
 readers and long-polls that the appends wake. A stall is how late a 5 ms ticker wakes
-(target: under 50 ms).
+(target: under 50 ms). On PostgreSQL the facade's ``get_events`` runs on psycopg's
+async pool (2 connections) and its waits are woken by an async LISTEN; appends go through
+the executor on every backend.
 
     .venv/bin/python benchmarks/async_store.py [--events 1000] [--tasks 200]
-        [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+        [--pg-url postgresql://postgres@127.0.0.1:5432/test] [--backends memory,sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--backends", default="memory,sqlite,postgresql")
     args = parser.parse_args()
+    backends = set(args.backends.split(","))
     rows: list[tuple[str, float, float, float, float, float]] = []
 
     def measure(name: str, url: str) -> None:
@@ -153,10 +157,12 @@ def main() -> None:
         stall = asyncio.run(stall_figure(url, args.tasks))
         rows.append((name, s_app, a_app, s_read, a_read, stall * 1000))
 
-    measure("memory", "memory://")
-    with tempfile.TemporaryDirectory() as tmp:
-        measure("sqlite", "sqlite:///" + str(Path(tmp) / "bench.db"))
-    if args.pg_url:
+    if "memory" in backends:
+        measure("memory", "memory://")
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            measure("sqlite", "sqlite:///" + str(Path(tmp) / "bench.db"))
+    if args.pg_url and "postgresql" in backends:
         with _pg_schema(args.pg_url) as url:
             if url is not None:
                 measure("postgresql", url)

@@ -418,3 +418,64 @@ def test_newest_first_reads_pass_through() -> None:
             return [event.sequence_number for event in newest]
 
     assert asyncio.run(scenario()) == [5, 4]
+
+
+# agent-loop extras -------------------------------------------------------------------
+
+
+def test_the_agent_loop_extras_are_awaited(store_url: str) -> None:
+    """The sync store's extras for an agent loop, awaited: get-or-create, a session
+    change with its events in one write, conversation and windows, history, copies."""
+
+    async def scenario() -> None:
+        async with open_async_store(store_url) as store:
+            session = await store.get_or_create_session("s-loop", agent_id="bot", tags=["x"])
+            again = await store.get_or_create_session("s-loop", agent_id="other")
+            assert (session.id, again.agent_id, again.tags) == ("s-loop", "bot", ("x",))
+            created = await store.get_events("s-loop")
+            active = (await store.get_session("s-loop")).with_status(SessionStatus.ACTIVE)
+            started = Event.new(type=EventType.SESSION_STARTED, session_id="s-loop")
+            stored = await store.save_session_with_events(active, [started])
+            assert [e.sequence_number for e in stored] == [len(created) + 1]
+            assert (await store.get_session("s-loop")).status == SessionStatus.ACTIVE
+
+            def say(kind: str, **data: Any) -> Event:
+                return Event.new(type=kind, session_id="s-loop", data=data)
+
+            await store.append_events(
+                [
+                    say("message_sent", role="user", content="Weather?"),
+                    say("tool_call_started", tool_call_id="c1", tool_name="w", arguments={}),
+                    say("tool_call_completed", tool_call_id="c1", tool_name="w", output="sun"),
+                    say("message_received", role="assistant", content="Sunny."),
+                ]
+            )
+            messages = await store.conversation("s-loop", last_turns=1)
+            assert [type(m).__name__ for m in messages] == [
+                "UserMessage",
+                "AssistantMessage",
+                "ToolResult",
+                "AssistantMessage",
+            ]
+            window = await store.last_events("s-loop", 2)
+            assert [e.type for e in window] == [
+                "tool_call_started",
+                "tool_call_completed",
+                "message_received",
+            ]
+            assert (await store.last_turns("s-loop", 1))[0].type == "message_sent"
+            sync_runs = await store.call(lambda: store.sync_store.last_runs("s-loop", 1))
+            assert await store.last_runs("s-loop", 1) == sync_runs
+            latest = await store.get_latest_sequence("s-loop")
+            snapshot = await store.history("s-loop").at(latest)
+            assert snapshot.session.status == SessionStatus.ACTIVE
+            assert len(snapshot.events) == latest
+            copy = await store.fork("s-loop", at=latest)
+            assert len(await store.get_events(copy.id)) == latest
+            written = Session.new(agent_id="bot")
+            events = await store.write_session(
+                written, [], [Event.new(type="message_sent", session_id=written.id)]
+            )
+            assert [e.sequence_number for e in events] == [1]
+
+    asyncio.run(scenario())

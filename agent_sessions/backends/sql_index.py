@@ -279,6 +279,14 @@ class SqlIndex:
         return f"('{LOG_PREFIX}' || {column})"
 
     def select_log_events(self, c: SqlCursor, q: EventQuery) -> list[Any]:
+        statement, params = self.log_events_statement(q)
+        c.execute(statement, params)
+        return list(c.fetchall())
+
+    def log_events_statement(self, q: EventQuery) -> tuple[str, tuple[Any, ...]]:
+        """The statement of :meth:`select_log_events` and its parameters, apart from
+        running it: the async PostgreSQL reads (``pg_async.py``) execute the very same
+        SQL on their own connections."""
         p = self.p
         where = [f"a.session_id = {p}"]
         params: list[Any] = [q.session_id]
@@ -303,8 +311,7 @@ class SqlIndex:
         if q.limit is not None:
             statement += f" LIMIT {p}"
             params.append(q.limit)
-        c.execute(statement, tuple(params))
-        return list(c.fetchall())
+        return statement, tuple(params)
 
     def existing_session_ids(self, c: SqlCursor, session_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -428,6 +435,19 @@ class SqlIndex:
         )
 
 
+def stored_events(rows: Iterable[Any]) -> list[StoredEvent]:
+    """Rows of the stored-events columns (by name) as ``StoredEvent`` values."""
+    return [
+        StoredEvent(
+            originator_id=row["originator_id"],
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        for row in rows
+    ]
+
+
 class SqlIndexReads:
     """The :class:`~agent_sessions.ports.index.IndexReader` reads for recorders over a
     SQL datastore.
@@ -445,15 +465,7 @@ class SqlIndexReads:
 
     @staticmethod
     def _stored(rows: Iterable[Any]) -> list[StoredEvent]:
-        return [
-            StoredEvent(
-                originator_id=row["originator_id"],
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            for row in rows
-        ]
+        return stored_events(rows)
 
     def latest_sequence(self, session_id: str) -> int:
         return self.latest_sequences([session_id])[session_id]

@@ -30,6 +30,9 @@ from ..importers.jsonl import export_jsonl, import_jsonl
 from ..importers.report import ImportReport
 from .conventions import json_option, open_existing, open_or_create, store_option
 from .failures import USER_ERROR
+from .import_adk import adk as import_adk_command
+from .import_langgraph import langgraph as import_langgraph_command
+from .import_openai_agents import openai_agents as import_openai_agents_command
 from .output import echo, note, print_json
 from .progress import byte_progress
 
@@ -157,3 +160,8 @@ def export(
     with open_existing(ctx, store_url) as store, _writing(output) as out:
         written = export_jsonl(store, out, None if everything else list(session_ids))
     note(f"exported {written:,} line(s)" + ("" if output in (None, "-") else f" to {output}"))
+
+
+import_group.add_command(import_openai_agents_command)
+import_group.add_command(import_adk_command)
+import_group.add_command(import_langgraph_command)

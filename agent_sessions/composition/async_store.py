@@ -1,25 +1,34 @@
 """The async facade: ``open_async_store(url)`` and ``tail(store, session_id)``.
 
-Every call of the ``SessionStore`` port (and ``query()``, ``maintenance()``) runs the
-sync store's method in a small thread pool that belongs to the facade (``workers``
-threads, never the loop's default executor), so a slow database never blocks the event
-loop and the facade never starves other code's ``asyncio.to_thread`` calls.
+Every call of the ``SessionStore`` port (and ``query()``, ``maintenance()``, the agent-loop
+extras) runs the sync store's method in a small thread pool that belongs to the facade
+(``workers`` threads, never the loop's default executor), so a slow database never blocks
+the event loop and the facade never starves other code's ``asyncio.to_thread`` calls.
+On PostgreSQL, ``get_events`` -- the read long-polls and ``tail`` repeat -- does not use
+that pool at all: it runs on psycopg's async pool (``backends/pg_async.py``).
 
 Waits occupy no thread. A long-poll (``get_events(..., wait_timeout_ms=)``) reads once;
-when that read is empty it awaits an ``asyncio.Event`` that the store's change signal
-sets through ``loop.call_soon_threadsafe`` (appends in this process at once, other
-processes through the backend's change feed: LISTEN/NOTIFY on PostgreSQL), then reads
-again. Where other processes are heard only by polling (a SQLite file), one beat task
-per facade, running only while somebody waits, probes the log's highest notification id
-every ``poll_interval`` and wakes the waiters when it moved: one cheap query per beat
-whatever the number of waiters.
+when that read is empty it awaits an ``asyncio.Event`` that is set when the log may have
+moved, then reads again:
 
-Decision: the facade runs the sync store in its own bounded executor rather than on
-psycopg's async pool. Reads and writes still hold a worker thread while the database
-works (bounded by ``workers``; the rest queue), but waits -- the only unbounded-time
-calls -- hold none. An async PostgreSQL path would replace ``_call`` for PostgreSQL by
-``psycopg.AsyncConnectionPool`` queries and the change signal by an async ``LISTEN``;
-the waiting logic here would not change.
+* PostgreSQL: an async ``LISTEN`` task on a connection of its own sets it for every
+  ``NOTIFY`` (which every appending transaction sends, in any process, this one
+  included) and after every reconnect. The store's sync listener thread is never
+  started by the facade;
+* SQLite (and ``memory://``): the store's change signal sets it through
+  ``loop.call_soon_threadsafe`` for appends in this process; other processes writing a
+  SQLite file are heard by one beat task per facade, running only while somebody waits,
+  that probes the log's highest notification id every ``poll_interval`` and wakes the
+  waiters when it moved: one cheap query per beat whatever the number of waiters.
+
+Decision: writes (and reads other than ``get_events``) run the sync store in the
+facade's bounded executor, on every backend. A write is an aggregate save through
+``eventsourcing``'s sync recorder -- index rows, sequence claims and stored events in
+one transaction, retried on conflicts -- and re-implementing that on async connections
+would fork the one write path every guarantee rests on. A write holds a worker thread
+while the database works (bounded by ``workers``; the rest queue); waits, the only
+unbounded-time calls, hold none, and on PostgreSQL the reads that long-polls and tails
+repeat hold none either.
 
 A facade is bound to the event loop that opened it.
 """
@@ -29,29 +38,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from ..domain.checks import checked_int, optional_int
-from ..domain.errors import StorageError
+from ..domain.errors import AgentSessionsError, ErrorCode, StorageError
 from ..domain.event import Event
 from ..domain.event_types import EventType
 from ..domain.execution_result import ExecutionResult
+from ..domain.messages import Message
+from ..domain.pricing import PricingTable
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
+from ..ports.index import EventQuery
 from ..services.maintenance import Maintenance
 from ..services.query_api import QueryAPI
+from ..services.run_recorder import RunRecorder
+from ..store.service import event_query
 from .open_store import open_store
 from .store import Store
+
+if TYPE_CHECKING:  # psycopg is an optional extra: imported only for PostgreSQL stores
+    from ..backends.pg_async import AsyncPostgresReads
 
 _T = TypeVar("_T")
 
 #: Threads of a facade's executor unless ``workers=`` says otherwise.
 DEFAULT_WORKERS = 4
+#: Pages of more events than this are decoded in the executor: decoding is CPU work
+#: that would hold the loop for a large page.
+DECODE_ON_LOOP_MAX = 100
 
 
 class AsyncServices:
@@ -87,16 +108,31 @@ class AsyncStore:
     """The ``SessionStore`` port with async methods, over a sync :class:`Store`. Open it
     with :func:`open_async_store`; ``async with`` closes it (or ``await aclose()``)."""
 
-    def __init__(self, store: Store, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, store: Store, executor: ThreadPoolExecutor, workers: int = DEFAULT_WORKERS
+    ) -> None:
         self._store = store
         self._executor = executor
+        self._workers = workers
         self._loop = asyncio.get_running_loop()
         self._closed = False
         self._generation = 0
         self._changed = asyncio.Event()
         self._waiters = 0
         self._beat: asyncio.Task[None] | None = None
-        self._unsubscribe = store.on_change(self._heard)
+        self._unsubscribe: Callable[[], None] = _nothing
+        #: The PostgreSQL side (``backends/pg_async.py``); ``None`` on other backends.
+        self._pg: AsyncPostgresReads | None = None
+
+    async def _start(self) -> None:
+        """Hear changes: on PostgreSQL through the async pool and ``LISTEN`` (opened
+        here), elsewhere through the store's change signal."""
+        reads = _postgres_reads(self._store, self._bump, self._workers)
+        if reads is None:
+            self._unsubscribe = self._store.on_change(self._heard)
+            return
+        self._pg = reads
+        await reads.open()
 
     @property
     def sync_store(self) -> Store:
@@ -117,9 +153,12 @@ class AsyncStore:
         """Run ``work`` (a sync call on the store) in the facade's executor: for what
         the facade has no async method for, e.g. ``await store.call(lambda:
         store.sync_store.history(session_id).at(3))``."""
+        self._check_open()
+        return await self._loop.run_in_executor(self._executor, work)
+
+    def _check_open(self) -> None:
         if self._closed:
             raise StorageError("the store is closed", details={"url": self.url})
-        return await self._loop.run_in_executor(self._executor, work)
 
     def _heard(self) -> None:
         """The change signal's listener: runs on whichever thread notified."""
@@ -154,7 +193,9 @@ class AsyncStore:
                 last = mark
                 self._bump()
 
-    async def _wait_for(self, read: Callable[[], list[Event]], timeout: float) -> list[Event]:
+    async def _wait_for(
+        self, read: Callable[[], Awaitable[list[Event]]], timeout: float
+    ) -> list[Event]:
         deadline = self._loop.time() + timeout
         self._waiters += 1
         self._start_beat()
@@ -164,7 +205,7 @@ class AsyncStore:
                     return []
                 generation, changed = self._generation, self._changed
                 try:
-                    result = await self.call(read)
+                    result = await read()
                 except Exception:
                     if self._closed:  # close() answers waiters with []
                         return []
@@ -264,10 +305,9 @@ class AsyncStore:
         order: str = "asc",
     ) -> list[Event]:
         """As the sync ``get_events``; a long-poll waits without blocking the loop or
-        holding a thread (see the module docstring)."""
-        wait = optional_int(wait_timeout_ms, "wait_timeout_ms")
-        read = functools.partial(
-            self._store.get_events,
+        holding a thread (see the module docstring). On PostgreSQL the reads run on the
+        async pool."""
+        query = event_query(
             session_id,
             run_id=run_id,
             type=type,
@@ -277,9 +317,39 @@ class AsyncStore:
             limit=limit,
             order=order,
         )
+        wait = optional_int(wait_timeout_ms, "wait_timeout_ms")
+        read: Callable[[], Awaitable[list[Event]]]
+        if self._pg is not None:
+            read = functools.partial(self._read_postgres, self._pg, query)
+        else:
+            read = functools.partial(
+                self.call,
+                functools.partial(
+                    self._store.get_events,
+                    session_id,
+                    run_id=run_id,
+                    type=type,
+                    since=since,
+                    after=after,
+                    before=before,
+                    limit=limit,
+                    order=order,
+                ),
+            )
         if not wait:
-            return await self.call(read)
+            return await read()
         return await self._wait_for(read, wait / 1000)
+
+    async def _read_postgres(self, reads: AsyncPostgresReads, query: EventQuery) -> list[Event]:
+        self._check_open()
+        stored = await reads.select_log_events(query)
+        if len(stored) > DECODE_ON_LOOP_MAX:
+            return await self.call(functools.partial(self._decode, stored))
+        return self._decode(stored)
+
+    def _decode(self, stored: Sequence[Any]) -> list[Event]:
+        to_domain = self._store.application.mapper.to_domain_event
+        return [to_domain(s).to_event() for s in stored]  # type: ignore[attr-defined]
 
     async def get_latest_sequence(self, session_id: str) -> int:
         return await self.call(functools.partial(self._store.get_latest_sequence, session_id))
@@ -310,6 +380,114 @@ class AsyncStore:
                 include_deleted=include_deleted,
             )
         )
+
+    async def write_session(
+        self, session: Session, runs: Sequence[Run], events: Sequence[Event]
+    ) -> list[Event]:
+        return await self.call(functools.partial(self._store.write_session, session, runs, events))
+
+    async def save_session_with_events(
+        self, session: Session, events: Sequence[Event], *, new: bool = False
+    ) -> list[Event]:
+        return await self.call(
+            functools.partial(self._store.save_session_with_events, session, events, new=new)
+        )
+
+    async def get_or_create_session(
+        self,
+        session_id: str,
+        *,
+        agent_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        parent_session_id: str | None = None,
+    ) -> Session:
+        return await self.call(
+            functools.partial(
+                self._store.get_or_create_session,
+                session_id,
+                agent_id=agent_id,
+                metadata=metadata,
+                context=context,
+                tags=tags,
+                parent_session_id=parent_session_id,
+            )
+        )
+
+    # the agent loop -------------------------------------------------------------------
+
+    def record_run(
+        self,
+        session_id: str,
+        *,
+        input: Mapping[str, Any] | None = None,  # noqa: A002 - the field name of Run.input
+        metadata: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        pricing: PricingTable | Mapping[str, Any] | None = None,
+    ) -> AsyncRunRecorder:
+        """The sync store's ``record_run`` for ``async with``: ``async with
+        store.record_run(sid, input=...) as run: run.user(...); ...``. The builder
+        methods only buffer (they stay sync); saving the run on entry and the one
+        atomic ``flush`` at the end run in the executor: ``completed`` on normal exit,
+        ``failed`` with the error on an exception, ``cancelled`` on
+        ``asyncio.CancelledError``."""
+        return AsyncRunRecorder(
+            self,
+            session_id,
+            input=input,
+            metadata=metadata,
+            run_id=run_id,
+            provider=provider,
+            model=model,
+            pricing=pricing,
+        )
+
+    async def conversation(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        last_runs: int | None = None,
+        last_turns: int | None = None,
+    ) -> list[Message]:
+        return await self.call(
+            functools.partial(
+                self._store.conversation,
+                session_id,
+                run_id=run_id,
+                last_runs=last_runs,
+                last_turns=last_turns,
+            )
+        )
+
+    async def last_events(self, session_id: str, n: int) -> list[Event]:
+        return await self.call(functools.partial(self._store.last_events, session_id, n))
+
+    async def last_runs(self, session_id: str, n: int) -> list[Event]:
+        return await self.call(functools.partial(self._store.last_runs, session_id, n))
+
+    async def last_turns(self, session_id: str, n: int) -> list[Event]:
+        return await self.call(functools.partial(self._store.last_turns, session_id, n))
+
+    def history(
+        self,
+        session_id: str,
+        *,
+        include_deleted: bool = False,
+        pricing: PricingTable | Mapping[str, Any] | None = None,
+    ) -> AsyncServices:
+        """``SessionHistory``'s methods, awaited: ``await store.history(sid).at(3)``,
+        ``.until(...)``, ``.steps()``, ``.diff(...)``. What they return is plain data,
+        read in the executor."""
+        store = self._store
+
+        def build() -> Any:
+            return store.history(session_id, include_deleted=include_deleted, pricing=pricing)
+
+        return AsyncServices(self, build)
 
     # services -------------------------------------------------------------------------
 
@@ -342,11 +520,15 @@ class AsyncStore:
         self._unsubscribe()
         self._bump()
         try:
-            await self._loop.run_in_executor(self._executor, self._store.close)
+            if self._pg is not None:
+                await self._pg.close()
         finally:
-            self._executor.shutdown(wait=False)
-            if self._beat is not None:
-                self._beat.cancel()
+            try:
+                await self._loop.run_in_executor(self._executor, self._store.close)
+            finally:
+                self._executor.shutdown(wait=False)
+                if self._beat is not None:
+                    self._beat.cancel()
 
     async def __aenter__(self) -> Self:
         return self
@@ -361,6 +543,56 @@ class AsyncStore:
 
     def __repr__(self) -> str:
         return f"AsyncStore({self.url!r})"
+
+
+class AsyncRunRecorder(RunRecorder):
+    """``RunRecorder`` for ``async with`` (``AsyncStore.record_run``): the same
+    recorder, whose two store-touching steps -- ``start`` on entry, ``finish`` on exit --
+    run in the facade's executor. The builder methods are inherited: they only buffer."""
+
+    def __init__(self, facade: AsyncStore, session_id: str, **options: Any) -> None:
+        super().__init__(facade.sync_store, session_id, **options)
+        self._facade = facade
+
+    def __enter__(self) -> Self:
+        raise AgentSessionsError(
+            "a run recorded through the async store is entered with `async with`",
+            code=ErrorCode.INVALID_OPERATION,
+            details={"run_id": self.run_id},
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._facade.call(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Shielded: a second cancellation while the outcome is written must not leave
+        # the caller believing the flush was abandoned (the executor finishes it anyway).
+        await asyncio.shield(self._facade.call(functools.partial(self.finish, exc)))
+
+
+def _nothing() -> None:
+    return None
+
+
+def _postgres_reads(
+    store: Store, on_change: Callable[[], None], connections: int
+) -> AsyncPostgresReads | None:
+    """The async PostgreSQL side for ``store`` when it is a PostgreSQL store, else
+    ``None``. A PostgreSQL store has imported its backend module, so other stores never
+    import psycopg here (it is an optional extra)."""
+    postgres = sys.modules.get("agent_sessions.backends.postgres")
+    recorder = store.application.recorder
+    if postgres is None or not isinstance(recorder, postgres.SessionsPostgresRecorder):
+        return None
+    from ..backends.pg_async import AsyncPostgresReads
+
+    return AsyncPostgresReads(recorder, on_change, pool_size=connections)
 
 
 class _Opening:
@@ -384,7 +616,13 @@ class _Opening:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return AsyncStore(store, executor)
+        facade = AsyncStore(store, executor, self._workers)
+        try:
+            await facade._start()
+        except BaseException:
+            await facade.aclose()
+            raise
+        return facade
 
     def __await__(self) -> Generator[Any, None, AsyncStore]:
         return self._open().__await__()

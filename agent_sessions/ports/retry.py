@@ -7,9 +7,10 @@ by diffing records), so repeating one after a lost race or a lost connection is 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -42,7 +43,7 @@ class RetryPolicy:
         lost connection, ``recover`` (when given) runs before the next attempt: a pool
         whose connections all died with the server would otherwise spend every retry on
         another dead one."""
-        conflicts = connection_failures = 0
+        state = _Attempts()
         while True:
             try:
                 return work()
@@ -52,22 +53,58 @@ class RetryPolicy:
                 kind = classify(exc)
                 if kind is None:
                     raise
-                if kind in (Failure.CONFLICT, Failure.TRANSIENT):
-                    conflicts += 1
-                    if conflicts >= self.max_conflicts:
-                        raise StorageError(
-                            f"{operation} failed: still conflicting after {conflicts} attempts",
-                            details={"operation": operation, "cause": repr(exc)},
-                        ) from exc
-                    backoff = min(self.max_conflict_backoff, 0.0005 * 2**conflicts)
-                    time.sleep(random.uniform(0, backoff))
-                elif kind is Failure.CONNECTION and connection_failures < self.connection_retries:
-                    connection_failures += 1
-                    time.sleep(0.05 * 2**connection_failures)
-                    if recover is not None:
-                        recover()
-                else:
-                    raise storage_error(exc, operation, kind) from exc
+                time.sleep(self._backoff(operation, exc, kind, state))
+                if kind is Failure.CONNECTION and recover is not None:
+                    recover()
+
+    async def run_async(
+        self,
+        operation: str,
+        work: Callable[[], Awaitable[_T]],
+        classify: Classifier,
+        *,
+        recover: Callable[[], Awaitable[None]] | None = None,
+    ) -> _T:
+        """:meth:`run` for coroutines (the async facade's own PostgreSQL reads): the
+        same bounds and back-offs, slept with ``asyncio.sleep``."""
+        state = _Attempts()
+        while True:
+            try:
+                return await work()
+            except AgentSessionsError:
+                raise
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is None:
+                    raise
+                await asyncio.sleep(self._backoff(operation, exc, kind, state))
+                if kind is Failure.CONNECTION and recover is not None:
+                    await recover()
+
+    def _backoff(self, operation: str, exc: Exception, kind: Failure, state: _Attempts) -> float:
+        """How long to wait before the next attempt after ``exc``; raises the coded
+        error when it is not retried (or no longer)."""
+        if kind in (Failure.CONFLICT, Failure.TRANSIENT):
+            state.conflicts += 1
+            if state.conflicts >= self.max_conflicts:
+                raise StorageError(
+                    f"{operation} failed: still conflicting after {state.conflicts} attempts",
+                    details={"operation": operation, "cause": repr(exc)},
+                ) from exc
+            backoff = min(self.max_conflict_backoff, 0.0005 * 2.0**state.conflicts)
+            return random.uniform(0, backoff)
+        if kind is Failure.CONNECTION and state.connection_failures < self.connection_retries:
+            state.connection_failures += 1
+            return 0.05 * 2.0**state.connection_failures
+        raise storage_error(exc, operation, kind) from exc
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """The failures one call has had so far."""
+
+    conflicts: int = 0
+    connection_failures: int = 0
 
 
 #: The policy every store, view and service uses unless told otherwise.

@@ -16,6 +16,10 @@ Token usage is the sum of the ``usage`` calls; the cost is priced from it with
 ``pricing`` when the run names a ``provider`` (and ``model``) and no ``cost_usd`` was
 given; turns are the assistant messages. If the final flush fails, the error is raised
 (from the block's own exception, if any) and the run stays ``running`` in the store.
+
+Entering and leaving the block are :meth:`RunRecorder.start` and
+:meth:`RunRecorder.finish`, so the async facade's ``async with store.record_run(...)``
+runs the same two steps in its executor rather than a copy of them.
 """
 
 from __future__ import annotations
@@ -100,6 +104,21 @@ class RunRecorder:
     # the block ----------------------------------------------------------------------
 
     def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish(exc)
+
+    def start(self) -> None:
+        """Save the run as ``running``: what entering the block does. A step of its own
+        so that the async facade's twin (``async with store.record_run(...)``) runs it
+        in its executor, off the event loop."""
         if self._state != "new":
             raise AgentSessionsError(
                 "a run recorder records one run", code=ErrorCode.INVALID_OPERATION
@@ -109,14 +128,11 @@ class RunRecorder:
         guard_store_call("save_run", lambda: self._store.save_run(running))
         self._run = running
         self._state = "open"
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def finish(self, exc: BaseException | None) -> None:
+        """Write the outcome with the buffered events in one ``flush``: what leaving the
+        block does, ``exc`` being the exception that ends it (``None``: completed).
+        Does nothing unless the run was started and not finished yet."""
         if self._state != "open":
             return
         self._state = "closing"

@@ -30,10 +30,12 @@ from ..domain.execution_state import ExecutionState
 from ..domain.pricing import PricingTable, reported_cost
 from ..domain.run import Run
 from ..domain.serialization import (
+    json_map,
     optional_json_map,
     optional_string,
     present_string,
     required_string,
+    storable_text,
 )
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
@@ -270,7 +272,10 @@ class SessionManager:
     ) -> Session:
         """Mark the session failed; ``session_failed`` carries the error payload."""
         session = self._get_session(session_id)
-        data = error_payload(error, provider=self._lifecycle_provider(session, None))
+        # Checked as the caller's argument: a bad text names ``error``, not the event's data.
+        data = json_map(
+            error_payload(error, provider=self._lifecycle_provider(session, None)), "error"
+        )
         return self._transition(session_id, SessionStatus.FAILED, EventType.SESSION_FAILED, data)
 
     def record_event(
@@ -283,9 +288,13 @@ class SessionManager:
     ) -> Event:
         """Any other event through the pipeline (``policy_violation``,
         ``workspace_snapshot_taken``, ``workspace_diff_computed``, ...)."""
+        # Checked as the caller's arguments, so that a refusal names them.
+        if isinstance(event_type, str):
+            storable_text(event_type, "event_type")
+        payload = optional_json_map(data, "data") or {}
         session = self._get_session(session_id)
         run = None if run_id is None else self._get_run(run_id)
-        raw = {"type": event_type, "data": dict(data or {})}
+        raw = {"type": event_type, "data": payload}
         return self._pipeline.process(raw, self._lifecycle_context(session, run))
 
     def record_approval(

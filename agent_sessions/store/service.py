@@ -635,20 +635,15 @@ class EventSourcedSessionStore:
         (``[]`` on timeout). ``order="desc"`` returns them newest first: with ``limit=N``
         the newest N, read by an indexed backward scan (O(N) whatever the log's length);
         page further back with ``before=<the oldest sequence number seen>``."""
-        require_id(session_id, "session_id")
-        if since is not None and not isinstance(since, datetime):
-            raise ValidationError("since must be a datetime", details={"field": "since"})
-        if order not in ("asc", "desc"):
-            raise ValidationError('order must be "asc" or "desc"', details={"field": "order"})
-        query = EventQuery(
-            session_id=session_id,
-            run_id=None if run_id is None else require_id(run_id, "run_id"),
-            type=None if type is None else coerce_event_type(type).value,
-            since_us=None if since is None else to_micros(require_aware(since, "since")),
-            after=optional_int(after, "after"),
-            before=optional_int(before, "before"),
-            limit=optional_int(limit, "limit", minimum=1),
-            descending=order == "desc",
+        query = event_query(
+            session_id,
+            run_id=run_id,
+            type=type,
+            since=since,
+            after=after,
+            before=before,
+            limit=limit,
+            order=order,
         )
         wait = optional_int(wait_timeout_ms, "wait_timeout_ms")
 
@@ -864,6 +859,37 @@ def _replayed_run(run: Run, numbers: list[int]) -> RunAggregate:
     aggregate = RunAggregate.start(opening, log_position=first - 1)
     aggregate.revise(run, log_position=last)
     return aggregate
+
+
+def event_query(
+    session_id: str,
+    *,
+    run_id: str | None = None,
+    type: EventType | str | None = None,  # noqa: A002 - the port's filter name
+    since: datetime | None = None,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+    order: str = "asc",
+) -> EventQuery:
+    """``get_events``' arguments checked and turned into the index's query: the one
+    place they are validated, whether the sync store or the async facade's own
+    PostgreSQL reads run the query."""
+    require_id(session_id, "session_id")
+    if since is not None and not isinstance(since, datetime):
+        raise ValidationError("since must be a datetime", details={"field": "since"})
+    if order not in ("asc", "desc"):
+        raise ValidationError('order must be "asc" or "desc"', details={"field": "order"})
+    return EventQuery(
+        session_id=session_id,
+        run_id=None if run_id is None else require_id(run_id, "run_id"),
+        type=None if type is None else coerce_event_type(type).value,
+        since_us=None if since is None else to_micros(require_aware(since, "since")),
+        after=optional_int(after, "after"),
+        before=optional_int(before, "before"),
+        limit=optional_int(limit, "limit", minimum=1),
+        descending=order == "desc",
+    )
 
 
 def _listed(values: Any, field: str) -> list[Any]:

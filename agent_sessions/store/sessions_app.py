@@ -8,8 +8,8 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     Mapper,
-    Recording,
     MapperDeserialisationError,
+    Recording,
     StoredEvent,
     Transcoder,
 )
