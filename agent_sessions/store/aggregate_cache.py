@@ -33,10 +33,17 @@ class AggregateCache(Generic[_A]):
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, aggregate_id: str) -> _A | None:
-        """A private copy of the current aggregate, or ``None`` when it does not exist."""
+    def get(self, aggregate_id: str, *, trust_cached: bool = False) -> _A | None:
+        """A private copy of the current aggregate, or ``None`` when it does not exist.
+
+        ``trust_cached`` returns a cached aggregate without checking that it is still
+        current: for the first attempt of a write whose transaction fails when it is not
+        (a save from a stale version collides with the stored one), so that a write
+        from the process that wrote last reads nothing first."""
         with self._lock:
             cached = self._items.get(aggregate_id)
+        if trust_cached and cached is not None:
+            return copy.deepcopy(cached)  # type: ignore[no-any-return]
         aggregate: Any
         if cached is None:
             try:

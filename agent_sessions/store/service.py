@@ -20,6 +20,7 @@ waiting. Conflicts with other processes are what the retry loop is for.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,9 +74,11 @@ from ..ports.index import (
 from ..ports.retry import DEFAULT_RETRY, RetryPolicy
 from .aggregate_cache import AggregateCache
 from .change_signal import ChangeSignal
+from .known_sequences import KnownSequences
 from .sessions_app import SessionsApplication
 
 _T = TypeVar("_T")
+_Agg = TypeVar("_Agg", SessionAggregate, RunAggregate)
 _Rec = TypeVar("_Rec", Session, Run)
 
 
@@ -101,6 +104,8 @@ class _AppendPlan:
     results: list[Event]
     log_events: list[AgentEventRecorded] = field(default_factory=list)
     index: IndexWrite = field(default_factory=IndexWrite)
+    #: Whether the plan read the store, or numbered from what this store remembers.
+    read: bool = True
 
 
 class EventSourcedSessionStore:
@@ -139,6 +144,7 @@ class EventSourcedSessionStore:
         self._runs: AggregateCache[RunAggregate] = AggregateCache(
             load=app.repository.get, events_from=self._events_from
         )
+        self._known = KnownSequences()
 
     def save_aggregate(
         self, aggregate_id: str, change: Callable[[Any], Any], *, operation: str
@@ -223,6 +229,8 @@ class EventSourcedSessionStore:
             if intent is not None and self._classify(exc) is Failure.CONNECTION:
                 intent.maybe_committed = True
             raise
+        self._known.forget(index.erase)
+        self._known.committed(index.claims)
 
     def _decode(self, stored: Iterable[StoredEvent]) -> list[Event]:
         to_domain = self._app.mapper.to_domain_event
@@ -236,9 +244,11 @@ class EventSourcedSessionStore:
 
         intent = _Intent()
 
+        tries = itertools.count()
+
         def attempt() -> int:
-            position = self._index.latest_sequence(session.id)
-            aggregate = self._revised_session(session, position, intent)
+            position, trusted = self._position(session.id, first_attempt=not next(tries))
+            aggregate = self._revised_session(session, position, intent, trusted=trusted)
             if aggregate.pending_events:
                 index = IndexWrite(
                     sessions=[SessionRow.of(aggregate.record)],
@@ -250,13 +260,36 @@ class EventSourcedSessionStore:
 
         _stamp(session, self._acknowledged(intent, lambda: self._write("save_session", attempt)))
 
+    def _position(self, session_id: str, *, first_attempt: bool) -> tuple[int, bool]:
+        """The session's log position for a record change, and whether the write may
+        trust what this store remembers: on a first attempt, a position this store
+        committed itself (never 0: a session erased meanwhile has no counter for the
+        claim to fail on). The claim ``(position, position)`` is checked at commit."""
+        if first_attempt:
+            remembered = self._known.latest([session_id])
+            if remembered is not None and remembered[session_id]:
+                return remembered[session_id], True
+        return self._index.latest_sequence(session_id), False
+
+    def _current(
+        self, cache: AggregateCache[_Agg], stream: str, record: _Rec, trusted: bool
+    ) -> _Agg | None:
+        """The aggregate a save revises: the cached copy as it is when ``trusted`` and
+        the record was not read at a newer version than the cache holds (then the cache
+        is stale for certain), else checked against the store."""
+        if trusted:
+            aggregate = cache.get(stream, trust_cached=True)
+            if aggregate is not None and (record.version or 0) <= aggregate.version:
+                return aggregate
+        return cache.get(stream)
+
     def _revised_session(
-        self, session: Session, position: int, intent: _Intent
+        self, session: Session, position: int, intent: _Intent, *, trusted: bool = False
     ) -> SessionAggregate:
         """The session's aggregate with ``session`` applied, its changes recording the
         log ``position`` they commit at."""
         stream = session_stream_id(session.id)
-        aggregate = self._sessions.get(stream)
+        aggregate = self._current(self._sessions, stream, session, trusted)
         if aggregate is None:
             aggregate = SessionAggregate.start(session, log_position=position)
         else:
@@ -385,9 +418,11 @@ class EventSourcedSessionStore:
 
         _stamp(run, self._acknowledged(intent, lambda: self._write("save_run", attempt)))
 
-    def _revised_run(self, run: Run, position: int, intent: _Intent) -> RunAggregate:
+    def _revised_run(
+        self, run: Run, position: int, intent: _Intent, *, trusted: bool = False
+    ) -> RunAggregate:
         stream = run_stream_id(run.id)
-        aggregate = self._runs.get(stream)
+        aggregate = self._current(self._runs, stream, run, trusted)
         if aggregate is None:
             aggregate = RunAggregate.start(run, log_position=position)
         else:
@@ -451,8 +486,10 @@ class EventSourcedSessionStore:
         if not batch:
             return []
 
+        tries = itertools.count()
+
         def attempt() -> list[Event]:
-            plan = self._plan_append(batch, known_sessions=set())
+            plan = self._plan_append(batch, known_sessions=set(), first_attempt=not next(tries))
             if plan.log_events:
                 self._save(*plan.log_events, index=plan.index)
             return plan.results
@@ -471,10 +508,17 @@ class EventSourcedSessionStore:
             raise ValidationError("events must be Event structs", details={"field": "events"})
         return list(events)
 
-    def _plan_append(self, batch: list[Event], known_sessions: set[str]) -> _AppendPlan:
+    def _plan_append(
+        self, batch: list[Event], known_sessions: set[str], *, first_attempt: bool = False
+    ) -> _AppendPlan:
         """De-duplicate (within the batch, first occurrence wins, and against stored
         ids), claim each session's next block of sequence numbers, and line up the
         results in input order (a duplicate maps to the stored original).
+
+        The first attempt of a write to sessions whose latest sequence this store
+        committed itself plans from that (``known_sequences.py``) and reads nothing: a
+        stale number fails the claim and a stored duplicate id the primary key, both
+        inside the transaction, and the retry reads everything.
 
         Event ids are global (the index's primary key), but de-duplication is scoped to
         the session: an id already used by *another* session is ``already_exists``,
@@ -488,6 +532,13 @@ class EventSourcedSessionStore:
             if first.session_id != event.session_id:
                 raise _event_id_taken(event)
         unique = list(first_by_id.values())
+        if first_attempt:
+            remembered = self._known.latest(dict.fromkeys(event.session_id for event in unique))
+            # 0 is never trusted: a session erased meanwhile has no counter to fail on.
+            if remembered is not None and all(remembered.values()):
+                plan = self._numbered(batch, unique, {}, remembered)
+                plan.read = False
+                return plan
         stored = {
             e.id: e
             for e in self._decode(
@@ -499,7 +550,7 @@ class EventSourcedSessionStore:
             if original is not None and original.session_id != event.session_id:
                 raise _event_id_taken(event)
         new = [event for event in unique if event.id not in stored]
-        plan = _AppendPlan(results=[])
+        latest: dict[str, int] = {}
         if new:
             session_ids = list(dict.fromkeys(event.session_id for event in new))
             missing = set(session_ids) - known_sessions
@@ -508,17 +559,26 @@ class EventSourcedSessionStore:
             if missing:
                 raise session_not_found(sorted(missing)[0])
             latest = self._index.latest_sequences(session_ids)
-            next_sequence = dict(latest)
-            for event in new:
-                next_sequence[event.session_id] += 1
-                sequence = next_sequence[event.session_id]
-                stored[event.id] = event.with_sequence(sequence)
-                plan.log_events.append(AgentEventRecorded.from_event(event, sequence))
-                plan.index.events.append(AgentEventRow.of(event, sequence))
-            plan.index.claims.extend(
-                SequenceClaim(session_id, latest[session_id], next_sequence[session_id])
-                for session_id in session_ids
-            )
+        return self._numbered(batch, new, stored, latest)
+
+    @staticmethod
+    def _numbered(
+        batch: list[Event], new: list[Event], stored: dict[str, Event], latest: dict[str, int]
+    ) -> _AppendPlan:
+        """The plan that numbers ``new`` after ``latest`` (by session), with the
+        ``stored`` originals of the batch's duplicates."""
+        plan = _AppendPlan(results=[])
+        next_sequence = dict(latest)
+        for event in new:
+            sequence = next_sequence[event.session_id] + 1
+            next_sequence[event.session_id] = sequence
+            stored[event.id] = event.with_sequence(sequence)
+            plan.log_events.append(AgentEventRecorded.from_event(event, sequence))
+            plan.index.events.append(AgentEventRow.of(event, sequence))
+        plan.index.claims.extend(
+            SequenceClaim(session_id, latest[session_id], next_sequence[session_id])
+            for session_id in dict.fromkeys(event.session_id for event in new)
+        )
         plan.results = [stored[event.id] for event in batch]
         return plan
 
@@ -569,22 +629,29 @@ class EventSourcedSessionStore:
         record changes are visible at the last of the events."""
         intent = _Intent()
 
+        tries = itertools.count()
+
         def attempt() -> tuple[list[Event], int, int | None]:
+            first_attempt = not next(tries) and not new
             if new:
                 self._refuse_existing_session(session.id)
-            plan = self._plan_append(batch, known_sessions={session.id})
+            plan = self._plan_append(
+                batch, known_sessions={session.id}, first_attempt=first_attempt
+            )
             claim = next((c for c in plan.index.claims if c.session_id == session.id), None)
             if claim is None:
-                position = self._index.latest_sequence(session.id)
+                position, trusted = self._position(session.id, first_attempt=first_attempt)
                 plan.index.claims.append(SequenceClaim(session.id, position, position))
             else:
                 position = claim.new
-            session_aggregate = self._revised_session(session, position, intent)
+                # Planned from remembered numbers only when they were not 0.
+                trusted = first_attempt and claim.expected > 0 and not plan.read
+            session_aggregate = self._revised_session(session, position, intent, trusted=trusted)
             plan.index.sessions.append(SessionRow.of(session_aggregate.record))
             aggregates: list[Any] = [session_aggregate]
             run_aggregate = None
             if run is not None:
-                run_aggregate = self._revised_run(run, position, intent)
+                run_aggregate = self._revised_run(run, position, intent, trusted=trusted)
                 plan.index.runs.append(RunRow.of(run_aggregate.record))
                 aggregates.append(run_aggregate)
             self._save(*aggregates, *plan.log_events, index=plan.index, intent=intent)
