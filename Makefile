@@ -39,12 +39,16 @@ test-reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 	$(BIN)/python benchmarks/append_scaling.py
 	$(BIN)/python benchmarks/projection_catch_up.py
 	$(BIN)/python benchmarks/migrate_v0_1_0.py
 	$(BIN)/python benchmarks/replay.py --postgres postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python benchmarks/async_store.py
 	$(BIN)/python benchmarks/last_events.py --postgres postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python benchmarks/adapter_openai_agents.py
+	$(BIN)/python benchmarks/adapter_adk.py
+	$(BIN)/python benchmarks/adapter_langgraph.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.sql import SQL, Composed, Literal
+
 #: Application environment keys (``PostgresBackend.environment``) carrying the exact
 #: values; ``eventsourcing`` parses its own ``POSTGRES_*`` keys as whole seconds.
 LOCK_TIMEOUT_ENV = "AGENT_SESSIONS_PG_LOCK_TIMEOUT"
@@ -79,10 +81,10 @@ class WriteBounds:
             options.append(f"-c statement_timeout={self.statement_timeout_ms}")
         return options
 
-    #: Run first in every write transaction, with :meth:`write_parameters`.
-    bound_write = (
-        "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
-    )
-
-    def write_parameters(self) -> tuple[str, str]:
-        return (str(self.lock_timeout_ms), str(self.write_statement_ms))
+    def bound_write(self) -> Composed:
+        """Run first in every write transaction: its own lock and statement bounds. The
+        values are literals, so the statement can share a round trip with others."""
+        return SQL(
+            "SELECT set_config('lock_timeout', {0}, true), "
+            "set_config('statement_timeout', {1}, true)"
+        ).format(Literal(str(self.lock_timeout_ms)), Literal(str(self.write_statement_ms)))

@@ -51,7 +51,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
     PostgresTrackingRecorder,
 )
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from ..domain.errors import ErrorCode, StorageError
 from ..ports.backend import SchemaState
@@ -180,13 +180,13 @@ class SessionsPostgresRecorder(SqlIndexReads, PostgresApplicationRecorder):
             conn.transaction(),
             conn.cursor() as curs,
         ):
-            curs.execute(self.bounds.bound_write, self.bounds.write_parameters())
-            self._lock_table(curs)
+            # The bounds, the table lock and (with events) the NOTIFY that commits with
+            # them go in one round trip: three statements of the simple protocol.
+            curs.execute(self._write_prologue(notify=bool(stored_events)))
             if index:
                 self.index.write(curs, index)
             if not stored_events:
                 return None
-            self._notify_channel(curs)
             notification_ids: list[int] = []
             for chunk in insert_chunks(stored_events):
                 columns = (
@@ -199,6 +199,12 @@ class SessionsPostgresRecorder(SqlIndexReads, PostgresApplicationRecorder):
                 fetched = self._fetch_ids_after_insert_events(curs, chunk)
                 notification_ids.extend(fetched or ())
             return notification_ids
+
+    def _write_prologue(self, *, notify: bool) -> Composed:
+        statements = [self.bounds.bound_write(), *self.lock_table_statements]
+        if notify:
+            statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+        return SQL("; ").join(statements)
 
     def select_events(
         self,
