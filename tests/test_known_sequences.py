@@ -128,3 +128,26 @@ def test_a_flush_after_the_other_handle_changed_the_session_keeps_both_changes(
     assert (final.status, final.metadata) == (SessionStatus.ACTIVE, {"by": "two"})
     assert two.get_run(run.id).status is RunStatus.COMPLETED
     assert numbers(two, session.id) == [(1, "remembered"), (2, "theirs"), (3, "mine")]
+
+
+def test_a_run_record_never_read_replaces_the_run_the_other_handle_created(
+    handles: tuple[Store, Store],
+) -> None:
+    one, two = handles
+    session = Session.new(agent_id="a")
+    one.save_session(session)
+    one.append_events([message(session.id, "remembered")])
+    run = Run.new(session_id=session.id, input={"prompt": "theirs"})
+    two.save_run(run)
+    # This handle never read the run: its record replaces it, as a save always has.
+    mine = Run.new(session_id=session.id, input={"prompt": "mine"}, id=run.id)
+    one.flush(
+        ExecutionResult(
+            session=one.get_session(session.id),
+            run=mine.with_status(RunStatus.COMPLETED),
+            events=[message(session.id, "done")],
+        )
+    )
+    stored = two.get_run(run.id)
+    assert (stored.input, stored.status) == ({"prompt": "mine"}, RunStatus.COMPLETED)
+    assert [r.id for r in two.list_runs(session.id)] == [run.id]

@@ -274,11 +274,16 @@ class EventSourcedSessionStore:
     def _current(
         self, cache: AggregateCache[_Agg], stream: str, record: _Rec, trusted: bool
     ) -> _Agg | None:
-        """The aggregate a save revises: the cached copy as it is when ``trusted`` and
-        the record was not read at a newer version than the cache holds (then the cache
-        is stale for certain), else checked against the store."""
+        """The aggregate a save revises: when ``trusted``, the cached copy as it is
+        (unless the record was read at a newer version than the cache holds: then the
+        cache is stale for certain), and a record neither cached nor ever read is taken
+        as new (a run a flush creates); a stream that exists after all makes the save
+        collide with its first version, and the retry reads. Else checked against the
+        store."""
         if trusted:
             aggregate = cache.get(stream, trust_cached=True)
+            if aggregate is None and record.version is None:
+                return None
             if aggregate is not None and (record.version or 0) <= aggregate.version:
                 return aggregate
         return cache.get(stream)
