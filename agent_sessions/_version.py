@@ -1,3 +1,3 @@
 """The library version, kept in one place (``pyproject.toml`` reads it too)."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

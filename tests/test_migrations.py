@@ -229,6 +229,29 @@ def test_dry_run_lists_the_pending_steps_and_changes_nothing(old: OldStore) -> N
     assert_refused_as_outdated(refusal(old.url), old.url)
 
 
+def test_migration_5_adds_the_event_type_index(
+    backend: str, old: OldStore, fresh_stores: FreshStores
+) -> None:
+    """Store-wide counts by type need an index that starts with the type: a migrated
+    store has the one a fresh store is created with, and answers as before."""
+    assert "index agent_events_kind_idx" not in old.database.shape()
+    report = migrate(old.url)
+    assert (5, "event-type-index", "applied") in [
+        (s.version, s.name, s.outcome) for s in report.steps
+    ]
+    shape = old.database.shape()
+    fresh = fresh_stores.get(backend).shape
+    assert fresh is not None
+    assert shape["index agent_events_kind_idx"] == fresh["index agent_events_kind_idx"]
+    with open_store(old.url) as store:
+        assert store.query().count_events(types=["tool_call_started"]) == sum(
+            1
+            for session in store.list_sessions()
+            for event in store.get_events(session.id)
+            if event.type == "tool_call_started"
+        )
+
+
 # -- (e) new stores ----------------------------------------------------------------------
 
 

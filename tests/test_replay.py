@@ -415,3 +415,79 @@ def test_a_copied_history_replays_as_it_was_lived(store: Store) -> None:
     )
     assert store.get_run(first.id) == first
     assert store.get_session(session.id) == session
+
+
+class _WholeEvents:
+    """The store read only through ``HistorySource`` (no ``replay_log``): a replay that
+    decodes every event whole, what the store's lighter read must equal."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get_session(self, session_id: str) -> Session:
+        return self._store.get_session(session_id)
+
+    def get_events(
+        self, session_id: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        return self._store.get_events(session_id, after=after, limit=limit)
+
+    def get_latest_sequence(self, session_id: str) -> int:
+        return self._store.get_latest_sequence(session_id)
+
+    def record_changes(self, session_id: str) -> Any:
+        return self._store.record_changes(session_id)
+
+    def write_session(self, session: Session, runs: Any, events: Any) -> list[Event]:
+        return self._store.write_session(session, runs, events)
+
+
+def test_the_light_log_read_replays_as_whole_events_do(store: Store) -> None:
+    """``Store.replay_log`` hands the fold marks for the events it keeps nothing of;
+    the provider and model they name still price runs, and every snapshot equals the
+    one folded from whole events."""
+    from agent_sessions.services.history import SessionHistory
+
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    priced = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    other = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    store.save_run(priced)
+    store.save_run(other)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    plan: list[tuple[EventType, Run | None, dict[str, Any], str | None]] = [
+        (EventType.MESSAGE_SENT, other, {"content": "hi", "model": ""}, None),
+        (EventType.MESSAGE_RECEIVED, priced, {"content": "a", "model": "claude-sonnet-4"}, None),
+        (EventType.MESSAGE_STREAMED, None, {"model": 7}, "anthropic"),
+        (EventType.TOOL_CALL_STARTED, priced, {"tool_name": "ls", "tool_call_id": "c1"}, None),
+        (EventType.TOOL_APPROVAL_REQUESTED, priced, {"tool_name": "rm"}, None),
+        (EventType.MESSAGE_STREAMED, priced, {"content": "b"}, "anthropic"),
+        (EventType.TOOL_CALL_COMPLETED, priced, {"tool_name": "ls", "tool_call_id": "c1"}, None),
+        (EventType.TOKEN_USAGE_UPDATED, priced, {"input_tokens": 1000, "output_tokens": 10}, None),
+        (EventType.ERROR_OCCURRED, other, {"message": "boom"}, None),
+        (EventType.TOOL_APPROVAL_GRANTED, None, {"tool_name": "rm"}, None),
+        (EventType.MESSAGE_SENT, other, {"model": "gpt-4o"}, "openai"),
+        (EventType.TOKEN_USAGE_UPDATED, None, {"input_tokens": 5}, None),
+    ]
+    store.append_events(
+        [
+            Event.new(
+                type=kind,
+                session_id=session.id,
+                run_id=None if run is None else run.id,
+                data=data,
+                provider=provider,
+                timestamp=t0 + timedelta(seconds=i),
+            )
+            for i, (kind, run, data, provider) in enumerate(plan)
+        ]
+    )
+    store.prune_events(session.id, [3])
+    light = store.history(session.id)
+    whole = SessionHistory(_WholeEvents(store), session.id)
+    for n in range(len(plan) + 1):
+        assert light.at(n, window=2).to_dict() == whole.at(n, window=2).to_dict(), n
+    assert light.until(t0 + timedelta(seconds=5.5)).sequence == 6
+    usage = light.at(len(plan)).usage_by_run[priced.id]
+    assert usage.cost_estimated  # priced by the model a message named
+    assert usage.cost_usd

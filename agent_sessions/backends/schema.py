@@ -105,6 +105,14 @@ def _v2_statements(access: SchemaAccess) -> list[str]:
     ]
 
 
+def _v5_statements(access: SchemaAccess) -> list[str]:
+    # Store-wide counts and searches by event type got an index that starts with the
+    # type; the one they had starts with ``session_id``, so they read the whole table.
+    prefix = access.prefix
+    index = SqlIndex(SqlDialect(param="?", prefix=prefix, unbounded_limit=""), events_table="")
+    return index.type_index_statements()
+
+
 def _v3_statements(access: SchemaAccess) -> list[str]:
     # Session and run streams were named by the caller's bare id, sharing one space with
     # each other and with the ``log:``/``erased:``/``pruned:``/``artifact:`` streams.
@@ -199,6 +207,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         statements=lambda access: [],
         rewrite=_v4_positions,
+    ),
+    Migration(
+        version=5,
+        name="event-type-index",
+        description=(
+            "add an index on agent_events (type, timestamp_us) for store-wide counts and "
+            "searches by event type; nothing is rewritten"
+        ),
+        statements=_v5_statements,
     ),
 )
 

@@ -108,6 +108,7 @@ class SqlIndex:
             f"CREATE INDEX IF NOT EXISTS agent_events_type_idx ON {self.agent_events} "
             "(session_id, type, sequence_number)",
             *self.search_index_statements(),
+            *self.type_index_statements(),
             f"CREATE TABLE IF NOT EXISTS {self.sequences} ("
             "session_id TEXT PRIMARY KEY, last_sequence BIGINT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.sessions} ("
@@ -141,6 +142,16 @@ class SqlIndex:
             "(timestamp_us, event_id)",
             f"CREATE INDEX IF NOT EXISTS agent_events_session_time_idx ON {self.agent_events} "
             "(session_id, timestamp_us)",
+        ]
+
+    def type_index_statements(self) -> list[str]:
+        """The index for store-wide questions by event type (schema version 5):
+        ``count_events(types=...)`` and searches by type, optionally within a time
+        range. ``agent_events_type_idx`` starts with ``session_id``, so without this a
+        store-wide count by type reads the whole table."""
+        return [
+            f"CREATE INDEX IF NOT EXISTS agent_events_kind_idx ON {self.agent_events} "
+            "(type, timestamp_us)",
         ]
 
     # writes ---------------------------------------------------------------------------
@@ -286,31 +297,69 @@ class SqlIndex:
     def log_events_statement(self, q: EventQuery) -> tuple[str, tuple[Any, ...]]:
         """The statement of :meth:`select_log_events` and its parameters, apart from
         running it: the async PostgreSQL reads (``pg_async.py``) execute the very same
-        SQL on their own connections."""
+        SQL on their own connections.
+
+        Its shape keeps every read proportional to what it returns, whatever the
+        planner knows (a freshly written PostgreSQL table has no statistics, and then
+        took a session for 31 rows, joined all of its events to their payloads and
+        sorted them to keep the newest 4):
+
+        - filtered by sequence only (``after``, ``before``, the usual pages and "the
+          newest N"), it reads the session's log stream alone, by its primary key
+          ``(originator_id, originator_version)`` in the order asked for: the index
+          rows and the log hold the same events (written and pruned together);
+        - filtered by run, type or time, the index picks and orders the sequence
+          numbers (with ``limit``, in a subquery that applies it) and only those are
+          joined to their payloads.
+        """
         p = self.p
+        direction = " DESC" if q.descending else ""
+        columns = "s.originator_id, s.originator_version, s.topic, s.state"
+        bounds: list[tuple[str, Any]] = [(">", q.after), ("<", q.before)]
+        filters = [
+            (condition, value)
+            for condition, value in (
+                ("a.run_id =", q.run_id),
+                ("a.type =", q.type),
+                ("a.timestamp_us >=", q.since_us),
+            )
+            if value is not None
+        ]
+        params: list[Any] = [log_id(q.session_id)]
+        if not filters:
+            where = [f"s.originator_id = {p}"]
+            for operator, value in bounds:
+                if value is not None:
+                    where.append(f"s.originator_version {operator} {p}")
+                    params.append(value)
+            statement = (
+                f"SELECT {columns} FROM {self.events_table} s WHERE {' AND '.join(where)} "
+                f"ORDER BY s.originator_version{direction}"
+            )
+            if q.limit is not None:
+                statement += f" LIMIT {p}"
+                params.append(q.limit)
+            return statement, tuple(params)
         where = [f"a.session_id = {p}"]
-        params: list[Any] = [q.session_id]
-        for condition, value in (
-            ("a.run_id =", q.run_id),
-            ("a.type =", q.type),
-            ("a.timestamp_us >=", q.since_us),
-            ("a.sequence_number >", q.after),
-            ("a.sequence_number <", q.before),
-        ):
+        params.append(q.session_id)
+        for condition, value in filters:
+            where.append(f"{condition} {p}")
+            params.append(value)
+        for operator, value in bounds:
             if value is not None:
-                where.append(f"{condition} {p}")
+                where.append(f"a.sequence_number {operator} {p}")
                 params.append(value)
-        statement = (
-            "SELECT s.originator_id, s.originator_version, s.topic, s.state "
-            f"FROM {self.agent_events} a JOIN {self.events_table} s "
-            f"ON s.originator_id = {p} AND s.originator_version = a.sequence_number "
-            f"WHERE {' AND '.join(where)} ORDER BY a.sequence_number"
-            + (" DESC" if q.descending else "")
-        )
-        params.insert(0, log_id(q.session_id))
+        picked = f"SELECT a.sequence_number FROM {self.agent_events} a WHERE {' AND '.join(where)}"
         if q.limit is not None:
-            statement += f" LIMIT {p}"
+            picked += f" ORDER BY a.sequence_number{direction} LIMIT {p}"
             params.append(q.limit)
+        statement = (
+            f"SELECT {columns} FROM ({picked}) a JOIN {self.events_table} s "
+            f"ON s.originator_id = {p} AND s.originator_version = a.sequence_number "
+            f"ORDER BY a.sequence_number{direction}"
+        )
+        # The log id is the first parameter of the join's ON, after the subquery's.
+        params.append(params.pop(0))
         return statement, tuple(params)
 
     def existing_session_ids(self, c: SqlCursor, session_ids: Iterable[str]) -> set[str]:

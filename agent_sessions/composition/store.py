@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from ..artifacts.artifact_store import ArtifactStore
+from ..domain.aggregates import AgentEventRecorded
 from ..domain.artifact import Artifact
+from ..domain.checks import checked_int, require_id
 from ..domain.errors import AgentSessionsError, StorageError, ValidationError
 from ..domain.event import Event
 from ..domain.event_builder import EventContext
@@ -27,11 +29,13 @@ from ..domain.messages import Message
 from ..domain.pricing import PricingTable
 from ..domain.record_merge import carry_version
 from ..domain.record_redactor import RecordRedactor, redacted_errors
+from ..domain.replay import KEPT_TYPES, LogMark
 from ..domain.run import Run
 from ..domain.serialization import optional_json_map, optional_string
 from ..domain.session import Session
 from ..ports.backend import Backend
 from ..ports.failures import storage_error
+from ..ports.index import EventQuery
 from ..read_models.catalog import ReadModels
 from ..read_models.engine import ProjectionEngine
 from ..services import event_windows
@@ -248,6 +252,51 @@ class Store(EventSourcedSessionStore):
             include_deleted=include_deleted,
             pricing=None if pricing is None else PricingTable.coerce(pricing),
         )
+
+    def replay_log(self, session_id: str, *, after: int, limit: int) -> list[Event | LogMark]:
+        """Up to ``limit`` log events after sequence ``after``, in order, as a replay
+        folds them (``services/history.py``): whole events of the types it keeps
+        (``replay.KEPT_TYPES``), a :class:`~agent_sessions.domain.replay.LogMark` of the
+        others. Each payload is decoded once and nothing is re-validated (stored events
+        were checked when written); an event stored in another shape of its class takes
+        the mapper's path (upcast, or refused as newer)."""
+        require_id(session_id, "session_id")
+        query = EventQuery(
+            session_id=session_id,
+            after=checked_int(after, "after"),
+            limit=checked_int(limit, "limit", minimum=1),
+        )
+        recorder: Any = self._app.recorder
+        stored = self._guard("replay_log", lambda: recorder.select_log_events(query))
+        mapper = self._app.mapper
+        decode = mapper.transcoder.decode
+        kept = {kind.value for kind in KEPT_TYPES}
+        known = AgentEventRecorded.class_version
+        items: list[Event | LogMark] = []
+        for row in stored:
+            state: dict[str, Any] = decode(row.state)
+            if state.get("class_version", known) != known:
+                items.append(mapper.to_domain_event(row).to_event())  # type: ignore[attr-defined]
+            elif state["type"] in kept:
+                state.pop("class_version", None)
+                state["originator_id"] = row.originator_id
+                state["originator_version"] = row.originator_version
+                recorded = object.__new__(AgentEventRecorded)
+                object.__setattr__(recorded, "__dict__", state)
+                items.append(recorded.to_event())
+            else:
+                model = state["data"].get("model")
+                items.append(
+                    LogMark(
+                        sequence_number=row.originator_version,
+                        session_id=state["session_id"],
+                        run_id=state["run_id"],
+                        timestamp=state["timestamp"],
+                        provider=state["provider"],
+                        model=model if isinstance(model, str) and model else None,
+                    )
+                )
+        return items
 
     def record_run(
         self,

@@ -66,6 +66,22 @@ _RESULT_STATUS: Mapping[EventType, ToolCallStatus] = {
 }
 _APPROVAL_ANSWERS = frozenset({EventType.TOOL_APPROVAL_GRANTED, EventType.TOOL_APPROVAL_DENIED})
 
+#: The events the fold keeps (tool calls, errors, approvals) or reads beyond the
+#: provider and model they name (token usage): the only ones a replay needs whole.
+#: Every other event only moves the position, counts, and may name a provider or
+#: model; a store may hand it to :meth:`HistoryFold.pass_event` as a :class:`LogMark`,
+#: without building the event.
+KEPT_TYPES = frozenset(
+    {
+        *_RESULT_STATUS,
+        EventType.TOOL_CALL_STARTED,
+        EventType.TOKEN_USAGE_UPDATED,
+        EventType.TOOL_APPROVAL_REQUESTED,
+        *_APPROVAL_ANSWERS,
+        *ERROR_TYPES,
+    }
+)
+
 #: The counts a :class:`Usage` holds, in the order of its fields (the ``token_usage``
 #: keys of ``domain/token_usage.py``).
 USAGE_KEYS = (
@@ -90,6 +106,20 @@ def _duration_ms(started: Event, ended: Event) -> float:
 
 
 # ---------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class LogMark:
+    """What a replay reads of a stored event whose type is not in :data:`KEPT_TYPES`:
+    its place, time and run, and the provider and model it names (``model`` is its
+    ``data["model"]`` when that is a non-empty string, else ``None``)."""
+
+    sequence_number: int
+    session_id: str
+    run_id: str | None
+    timestamp: datetime
+    provider: str | None
+    model: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,15 +499,8 @@ class HistoryFold:
             raise _position_error(
                 f"event {event.id} has no sequence number: replay needs stored events"
             )
-        if position <= self._position:
-            raise _position_error(
-                f"events are applied in sequence order: {position} after {self._position}"
-            )
-        self._check_session(event.session_id, "event")
-        self._position = position
-        self._timestamp = event.timestamp
-        self._event_count += 1
-        self._note_provider(event)
+        self._move(position, event.session_id, event.timestamp)
+        self._note_provider(event.run_id, event.provider, _text(event.data, "model"))
         kind = event.type
         if kind is EventType.TOOL_CALL_STARTED:
             self._start_call(event)
@@ -498,6 +521,22 @@ class HistoryFold:
         if kind in ERROR_TYPES:
             self._errors.append(event)
             self._errors_view = None
+
+    def pass_event(self, mark: LogMark) -> None:
+        """The next stored event, of a type outside :data:`KEPT_TYPES`, as what the fold
+        reads of it: the same as :meth:`apply_event` of the whole event."""
+        self._move(mark.sequence_number, mark.session_id, mark.timestamp)
+        self._note_provider(mark.run_id, mark.provider, mark.model)
+
+    def _move(self, position: int, session_id: str, timestamp: datetime) -> None:
+        if position <= self._position:
+            raise _position_error(
+                f"events are applied in sequence order: {position} after {self._position}"
+            )
+        self._check_session(session_id, "event")
+        self._position = position
+        self._timestamp = timestamp
+        self._event_count += 1
 
     def apply_record(self, record: Session | Run, *, approximate: bool = False) -> None:
         """The session or a run as a change committed at the current position left it.
@@ -626,19 +665,18 @@ class HistoryFold:
         )
         self._calls_view = self._open_view = None
 
-    def _note_provider(self, event: Event) -> None:
+    def _note_provider(self, run_id: str | None, provider: str | None, model: str | None) -> None:
         """The provider and model a run's events name: what prices a run whose record
         does not say (yet)."""
-        model = _text(event.data, "model")
-        if event.provider is None and model is None:
+        if provider is None and model is None:
             return
-        usage = self._run_usage.setdefault(event.run_id, _RunUsage())
-        if event.provider is not None and event.provider != usage.provider:
-            usage.provider = event.provider
-            self._dirty_usage.add(event.run_id)
+        usage = self._run_usage.setdefault(run_id, _RunUsage())
+        if provider is not None and provider != usage.provider:
+            usage.provider = provider
+            self._dirty_usage.add(run_id)
         if model is not None and model != usage.model:
             usage.model = model
-            self._dirty_usage.add(event.run_id)
+            self._dirty_usage.add(run_id)
 
     def _add_usage(self, event: Event) -> None:
         usage = self._run_usage.setdefault(event.run_id, _RunUsage())

@@ -32,6 +32,7 @@ from ..domain.event import Event
 from ..domain.pricing import PricingTable
 from ..domain.replay import (
     HistoryFold,
+    LogMark,
     RecordChange,
     SessionSnapshot,
     SnapshotDiff,
@@ -64,6 +65,14 @@ class HistorySource(Protocol):
     def write_session(
         self, session: Session, runs: Sequence[Run], events: Sequence[Event]
     ) -> list[Event]: ...
+
+
+class ReplayLogSource(Protocol):
+    """A source that reads its log as a replay folds it (the event-sourced store:
+    ``Store.replay_log``): whole events of ``replay.KEPT_TYPES``, a ``LogMark`` of the
+    rest. Any other ``HistorySource`` is read with ``get_events``."""
+
+    def replay_log(self, session_id: str, *, after: int, limit: int) -> list[Event | LogMark]: ...
 
 
 def pruned_ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
@@ -115,11 +124,14 @@ class _Replay:
             self.fold.apply_record(change.record, approximate=change.approximate)
             self._next_change += 1
 
-    def event(self, event: Event) -> None:
+    def event(self, event: Event | LogMark) -> None:
         number = event.sequence_number or 0
         self.gaps_through(number)
         self.records_through(number - 1)
-        self.fold.apply_event(event)
+        if isinstance(event, LogMark):
+            self.fold.pass_event(event)
+        else:
+            self.fold.apply_event(event)
         self.records_through(number)
 
     def finish_at(self, position: int) -> None:
@@ -172,6 +184,26 @@ class SessionHistory:
                 return
             after = page[-1].sequence_number or after
 
+    def _fold_items(self, *, through: int) -> Iterator[Event | LogMark]:
+        """What a fold reads of the log up to ``through``, page by page: from a
+        ``ReplayLogSource``, whole events only where the fold keeps them."""
+        replay_log = getattr(self._source, "replay_log", None)
+        if replay_log is None:
+            yield from self._events(through=through)
+            return
+        read: ReplayLogSource = self._source  # type: ignore[assignment]
+        after = 0
+        while after < through:
+            limit = min(PAGE_SIZE, through - after)
+            page = read.replay_log(self.session_id, after=after, limit=limit)
+            for item in page:
+                if item.sequence_number is None or item.sequence_number > through:
+                    return
+                yield item
+            if len(page) < limit:
+                return
+            after = page[-1].sequence_number or after
+
     def _position(self, sequence: Any, field: str = "sequence") -> int:
         position = checked_int(sequence, field)
         if position > self.latest:
@@ -193,14 +225,13 @@ class SessionHistory:
         position = self._position(sequence)
         width = checked_int(window, "window")
         replay = self._replay()
-        before: deque[Event] = deque(maxlen=width + 1)  # the events up to it, as folded
-        for event in self._events(through=position):
-            replay.event(event)
-            before.append(event)
+        for item in self._fold_items(through=position):
+            replay.event(item)
         replay.finish_at(position)
-        earliest = position - width
-        around = [e for e in before if (e.sequence_number or 0) >= earliest]
-        around += self._events(after=position, through=position + width)
+        # The window is read whole, apart from the fold (which needs whole events only
+        # of the types it keeps): the events from ``position - width`` to
+        # ``position + width``.
+        around = list(self._events(after=max(0, position - width - 1), through=position + width))
         return replay.fold.snapshot(window=around)
 
     def until(self, moment: datetime, *, window: int = DEFAULT_WINDOW) -> SessionSnapshot:
@@ -210,7 +241,7 @@ class SessionHistory:
             raise ValidationError("until takes a datetime", details={"field": "until"})
         cutoff = require_aware(moment, "until")
         position = 0
-        for event in self._events():
+        for event in self._fold_items(through=self.latest):
             if event.timestamp <= cutoff:
                 position = event.sequence_number or position
         return self.at(position, window=window)
@@ -310,4 +341,11 @@ def fork_session(
     return source.get_session(fork_id)
 
 
-__all__ = ["DEFAULT_WINDOW", "HistorySource", "SessionHistory", "fork_session", "pruned_ranges"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "HistorySource",
+    "ReplayLogSource",
+    "SessionHistory",
+    "fork_session",
+    "pruned_ranges",
+]
