@@ -192,7 +192,11 @@ def test_statement_timeout_is_a_retryable_timeout_with_cause(
     schema = urlsplit(pg_url).query.split("schema=")[1].split("&")[0]
     with open_store(with_options_of(pg_url, statement_timeout=0.2)) as store:
         with admin_connection(pg_server_url) as blocker, blocker.transaction():
-            blocker.execute(f'LOCK TABLE "{schema}".agent_events IN ACCESS EXCLUSIVE MODE')
+            # Both tables a read may touch: the index and the log it joins.
+            blocker.execute(
+                f'LOCK TABLE "{schema}".agent_events, "{schema}".agentsessions_events '
+                "IN ACCESS EXCLUSIVE MODE"
+            )
             with pytest.raises(AgentSessionsError) as caught:
                 store.get_events(session_id)
         assert (caught.value.code, caught.value.retryable) == ("timeout", True)
