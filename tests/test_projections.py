@@ -389,7 +389,8 @@ def _wait(condition: Any, what: str, timeout: float = 120) -> None:
         time.sleep(0.005)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+# PostgreSQL's run takes half a minute: it belongs to `make test-reliability`.
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_sigkill_mid_catch_up_then_restart_equals_rebuild(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

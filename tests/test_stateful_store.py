@@ -540,7 +540,9 @@ class PostgresStoreMachine(StoreMachine):
 
 
 TestPostgresStoreAgainstModel = PostgresStoreMachine.TestCase
-TestPostgresStoreAgainstModel.settings = settings(MACHINE_SETTINGS, max_examples=25)
+# 12 runs of the machine in `make test` (each a fresh schema, its slowest part); the
+# long form is `make test-reliability`'s.
+TestPostgresStoreAgainstModel.settings = settings(MACHINE_SETTINGS, max_examples=12)
 
 
 # Deterministic cases of what the machine checks at random, so that a regression fails
