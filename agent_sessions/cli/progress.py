@@ -1,5 +1,6 @@
-"""Progress bars for long commands (migrations, rebuilds, imports, retention): on stderr, and
-only when stderr is a terminal, so that logs and pipes get no control characters."""
+"""Progress bars for long commands (migrations, rebuilds, imports, retention, a query's
+long catch-up of the views): on stderr, and only when stderr is a terminal, so that
+logs and pipes get no control characters."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ..composition import Store
+from ..services.query_api import QueryAPI
 from .output import error_console
 
 #: What the library's ``progress=`` arguments call: (name, position, head).
@@ -24,27 +27,47 @@ ProgressFn = Callable[[str, int, int], None]
 
 @contextmanager
 def progress_bars() -> Iterator[ProgressFn | None]:
-    """A ``progress=`` callback drawing one bar per name, or ``None`` (no terminal)."""
+    """A ``progress=`` callback drawing one bar per name, or ``None`` (no terminal).
+    Nothing is drawn until the first call: a query whose views are current (most of
+    them) leaves the terminal as it was, and only a long catch-up shows a bar."""
     stderr = error_console()
     if not stderr.is_terminal:
         yield None
         return
-    with Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, TaskID] = {}
+    bars: Progress | None = None
+    tasks: dict[str, TaskID] = {}
 
-        def update(name: str, position: int, head: int) -> None:
-            if name not in tasks:
-                tasks[name] = bars.add_task(name, total=head)
-            bars.update(tasks[name], completed=position, total=head)
+    def update(name: str, position: int, head: int) -> None:
+        nonlocal bars
+        if bars is None:
+            bars = Progress(
+                TextColumn("{task.description:<24}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=False,
+            )
+            bars.start()
+        if name not in tasks:
+            tasks[name] = bars.add_task(name, total=head)
+        bars.update(tasks[name], completed=position, total=head)
 
+    try:
         yield update
+    finally:
+        if bars is not None:
+            bars.stop()
+
+
+@contextmanager
+def queries(store: Store) -> Iterator[QueryAPI]:
+    """``store.query()`` for a command's queries, drawing a bar per view while one
+    catches up over a long backlog first (a large import written by an older version,
+    a store no process kept current): the wait shows rather than looking hung. Leave
+    the block before printing the answer, so the bars are done by then."""
+    with progress_bars() as progress:
+        yield store.query(progress=progress)
 
 
 #: What ``Maintenance``'s ``progress=`` calls: (operation, items in the batch just done).

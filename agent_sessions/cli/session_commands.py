@@ -26,6 +26,7 @@ from .arguments import EVENT_TYPE, SESSION_STATUS, converted, moment
 from .conventions import json_option, open_existing, require_run, store_option
 from .event_summary import line, usage_text, when
 from .output import console, note, plain, print_all, print_json, to_json
+from .progress import queries
 from .records_view import event_lines, run_lines, session_header, session_lines
 from .view_parts import RunLabels
 
@@ -97,8 +98,8 @@ def sessions(
 
     With --json: {"sessions": [...], "cursor": next page or null, "total_count": N}.
     """
-    with open_existing(ctx, store_url) as store:
-        page = store.query().search_sessions(
+    with open_existing(ctx, store_url) as store, queries(store) as query:
+        page = query.search_sessions(
             agent_id=agent_id,
             status=list(statuses) or None,
             tags=list(tags) or None,
@@ -175,7 +176,8 @@ def print_session(
     if run_id is not None:
         require_run(store, session.id, run_id)
     runs = store.list_runs(session.id)
-    stats = store.query().get_session_stats(session.id)
+    with queries(store) as query:
+        stats = query.get_session_stats(session.id)
     events = store.get_events(session.id, run_id=run_id, type=event_type)
     if as_json:
         print_json(

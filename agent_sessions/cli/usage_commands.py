@@ -28,6 +28,7 @@ from .arguments import converted, day
 from .conventions import json_option, open_existing, store_option
 from .event_summary import line, money
 from .output import console, plain, print_all, print_json, printable
+from .progress import queries
 from .session_commands import run_tokens, stats_lines
 
 #: Token columns of the summaries, in the order of a usage report; a column appears
@@ -138,14 +139,14 @@ def stats(
         if session_id is not None:
             _session_stats(store, session_id, table, as_json=as_json)
             return
-        query = store.query()
-        by_status = {
-            status.value: query.search_sessions(status=[status.value], limit=1).total_count
-            for status in SessionStatus
-        }
-        usage = query.get_usage_summary()
-        cost = query.get_cost_summary(pricing_table=table)
-        event_count = query.count_events()
+        with queries(store) as query:
+            by_status = {
+                status.value: query.search_sessions(status=[status.value], limit=1).total_count
+                for status in SessionStatus
+            }
+            usage = query.get_usage_summary()
+            cost = query.get_cost_summary(pricing_table=table)
+            event_count = query.count_events()
     if as_json:
         print_json(
             {
@@ -178,10 +179,10 @@ def _cost_lines(cost: CostSummary) -> list[Any]:
 def _session_stats(
     store: Store, session_id: str, table: dict[str, Any] | None, *, as_json: bool
 ) -> None:
-    query = store.query()
-    found = query.get_session_stats(session_id)
-    cost = query.get_cost_summary(session_id=session_id, pricing_table=table)
-    usage = query.get_usage_summary(session_id=session_id)
+    with queries(store) as query:
+        found = query.get_session_stats(session_id)
+        cost = query.get_cost_summary(session_id=session_id, pricing_table=table)
+        usage = query.get_usage_summary(session_id=session_id)
     runs = store.list_runs(session_id)
     if as_json:
         print_json(
@@ -250,8 +251,7 @@ def usage(
     With --json: {"summary": get_usage_summary, "by_day": get_usage_by_day}.
     """
     start, end = _day_bounds(since, until)
-    with open_existing(ctx, store_url) as store:
-        query = store.query()
+    with open_existing(ctx, store_url) as store, queries(store) as query:
         summary = query.get_usage_summary(provider=provider, since=start, until=end)
         days = query.get_usage_by_day(
             provider=provider, model=model, since_day=since, until_day=until
@@ -303,8 +303,7 @@ def cost(
     """
     table = _pricing(pricing)
     start, end = _day_bounds(since, until)
-    with open_existing(ctx, store_url) as store:
-        query = store.query()
+    with open_existing(ctx, store_url) as store, queries(store) as query:
         summary = query.get_cost_summary(
             provider=provider, since=start, until=end, agent_id=agent_id, pricing_table=table
         )

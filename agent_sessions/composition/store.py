@@ -36,7 +36,7 @@ from ..domain.session import Session
 from ..ports.backend import Backend
 from ..ports.failures import storage_error
 from ..ports.index import EventQuery
-from ..read_models.catalog import ReadModels
+from ..read_models.catalog import LONG_CATCH_UP, CatchUpProgress, ReadModels
 from ..read_models.engine import ProjectionEngine
 from ..services import event_windows
 from ..services.artifact_registry import ArtifactRegistry
@@ -373,9 +373,18 @@ class Store(EventSourcedSessionStore):
             self, session_id, run_id=run_id, last_runs=last_runs, last_turns=last_turns
         )
 
-    def query(self) -> QueryAPI:
-        """Cross-session queries over this store's read models (``QueryAPI``)."""
-        return QueryAPI(self, self.read_models)
+    def query(
+        self,
+        *,
+        progress: CatchUpProgress | None = None,
+        long_catch_up: int = LONG_CATCH_UP,
+    ) -> QueryAPI:
+        """Cross-session queries over this store's read models (``QueryAPI``).
+        ``progress(view, done, total)`` is told of each catch-up over more than
+        ``long_catch_up`` notifications that a query makes before answering (the
+        command line draws it as a bar); ``query().lag()`` is how far behind the views
+        are, which is what a ``stale_ok=True`` answer may miss."""
+        return QueryAPI(self, self.read_models, progress=progress, long_catch_up=long_catch_up)
 
     def maintenance(self, **options: Any) -> Maintenance:
         """Retention and health checks over this store (``Maintenance``); with an

@@ -12,6 +12,10 @@ id is derived from the transcript, a new session is written whole in one transac
 first batch, then appended to), and a session that is already stored only gets the
 events it lacks (``append_events`` skips the ids it has) and its records brought up to
 date when the file has grown since.
+
+The store's views are caught up as the import goes (after each file and each batch,
+``view_follower.py``), so the first query after a bulk import does not wait for the
+whole import to be replayed into them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from .claude_code_fold import (
 from .line_reader import bounded_lines
 from .report import ImportReport
 from .transcript_files import Transcript, discover
+from .view_follower import ViewFollower
 
 #: Events written per transaction at most: a session up to this size is written whole
 #: in one.
@@ -83,9 +88,12 @@ def import_claude_code(
     meter = _Meter(progress, sum(t.size for t in transcripts))
     max_bytes = _max_event_bytes(store)
     report = ImportReport()
+    follower = ViewFollower(store)
     for transcript in transcripts:
-        _import_file(store, transcript, table, max_bytes, batch_size, report, meter)
+        _import_file(store, transcript, table, max_bytes, batch_size, report, meter, follower)
+        follower.written()
         meter.file_done()
+    follower.finish()
     meter.finish()
     return report
 
@@ -155,6 +163,7 @@ def _import_file(
     batch_size: int,
     report: ImportReport,
     meter: _Meter,
+    follower: ViewFollower,
 ) -> None:
     path = str(transcript.path)
     try:
@@ -173,7 +182,7 @@ def _import_file(
         file_name=transcript.path.name,
         fallback_time=modified if modified > EPOCH else EPOCH,
     )
-    writer = _SessionWriter(store, session_id, report, path, batch_size, max_bytes)
+    writer = _SessionWriter(store, session_id, report, path, batch_size, max_bytes, follower)
     try:
         with transcript.path.open("rb") as stream:
             for line in bounded_lines(stream, max_bytes):
@@ -219,8 +228,10 @@ class _SessionWriter:
         path: str,
         batch_size: int,
         max_bytes: int,
+        follower: ViewFollower,
     ) -> None:
         self._store = store
+        self._follower = follower
         self._session_id = session_id
         self._report = report
         self._path = path
@@ -248,6 +259,7 @@ class _SessionWriter:
             self._pending.append(draft.event)
         if len(self._pending) >= self._batch_size:
             self._flush(fold.session())
+            self._follower.written()  # a long transcript is caught up batch by batch
 
     def _flush(self, session: Session) -> None:
         events, self._pending = self._pending, []

@@ -17,6 +17,10 @@ is rebuilt with the same numbers, the missing ones pruned again (``docs/decision
 Importing a session that the store already has adds only what it lacks: events whose
 ids are not stored (numbered after the session's last event), runs and artifacts not
 registered; stored records are left as they are.
+
+The store's views are caught up as the import goes (after its sessions,
+``view_follower.py``), so the first query after a bulk import does not wait for the
+whole import to be replayed into them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ..domain.session import Session
 from ..ports.payload_limit import DEFAULT_MAX_EVENT_BYTES
 from .line_reader import bounded_lines
 from .report import ImportReport
+from .view_follower import ViewFollower
 
 FORMAT = "agent-sessions"
 VERSION = 1
@@ -145,6 +150,7 @@ def import_jsonl(store: Store, source: TextIO, *, path: str = "<stdin>") -> Impo
     that does not validate, a line of another session than the one being read) is
     reported with ``path`` and its line number and skipped; the rest is imported."""
     report = ImportReport()
+    follower = ViewFollower(store)
     limit = _max_event_bytes(store) + _LINE_SLACK
     group: _Group | None = None
     for line in bounded_lines(source, limit):
@@ -160,6 +166,7 @@ def import_jsonl(store: Store, source: TextIO, *, path: str = "<stdin>") -> Impo
             elif kind == "session":
                 if group is not None:
                     _write_group(store, group, report, path)
+                    follower.written()
                 group = None
                 group = _session_group(obj, line.number)
             else:
@@ -170,6 +177,7 @@ def import_jsonl(store: Store, source: TextIO, *, path: str = "<stdin>") -> Impo
             report.skip(path, line.number, _clip(f"{error.code}: {error.message}"))
     if group is not None:
         _write_group(store, group, report, path)
+    follower.finish()
     return report
 
 

@@ -293,9 +293,16 @@ class ProjectionEngine:
         batch_size: int = DEFAULT_BATCH_SIZE,
         until: int | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        starting: Callable[[str, int, int], None] | None = None,
     ) -> int:
         """Apply everything up to the log's head (or ``until``); returns events applied.
         Cheap when nothing is new: one position read and one notification query.
+
+        ``progress(name, position, stop)`` is called after each batch applied;
+        ``starting(name, position, stop)`` once per projection that is behind, before
+        its first batch, so that a caller can tell a long catch-up from a short one
+        (the query API logs and reports the long ones) without reading the position
+        again itself.
 
         A projection that stops at an event it cannot apply is marked failed and left
         where it stopped. Catching up one projection by ``name`` then raises
@@ -308,7 +315,9 @@ class ProjectionEngine:
         for projection_name in names:
             projection = self.get(projection_name)
             with self._locks[projection_name]:
-                count, failure = self._catch_up_one(projection, batch_size, until, progress)
+                count, failure = self._catch_up_one(
+                    projection, batch_size, until, progress, starting
+                )
             applied += count
             if failure is not None and name is not None:
                 raise failure.to_error()
@@ -320,15 +329,25 @@ class ProjectionEngine:
         batch_size: int,
         until: int | None,
         progress: Callable[[str, int, int], None] | None,
+        starting: Callable[[str, int, int], None] | None = None,
     ) -> tuple[int, ProjectionFailure | None]:
         stop = until if until is not None else self.head()
         applied = 0
+        announced = starting is None
+
+        def announce(position: int) -> None:
+            # Once, even when the first batch is retried after a lost race.
+            nonlocal announced
+            if not announced and starting is not None:
+                announced = True
+                starting(projection.name, position, stop)
+
         while True:
             # Each batch re-reads the position: after losing a race to another runner
             # it continues from where the winner got to.
             batch = self._retry.run(
                 f"projection {projection.name}",
-                lambda: self._apply_batch(projection, batch_size, stop, progress),
+                lambda: self._apply_batch(projection, batch_size, stop, progress, announce),
                 self.views.classify,
             )
             if batch is None:
@@ -343,6 +362,7 @@ class ProjectionEngine:
         batch_size: int,
         stop: int,
         progress: Callable[[str, int, int], None] | None,
+        announce: Callable[[int], None] | None = None,
     ) -> int | ProjectionFailure | None:
         """Apply the next batch; ``None`` once the position has reached ``stop``, the
         failure once the projection is stopped at an event it cannot apply."""
@@ -353,6 +373,8 @@ class ProjectionEngine:
         failure = self.failures([projection.name]).get(projection.name)
         if failure is not None:
             return failure
+        if announce is not None:
+            announce(position)
         notifications = self._recorder.select_notifications(
             start=position,
             limit=batch_size,

@@ -4,7 +4,10 @@ read models, which own every statement.
 Every argument is checked (``query_input.py``) before anything is read, so bad input is
 the same coded ``validation_error``, naming the argument, on every backend. Queries over
 views kept from the log catch those views up first, so a query after a write sees that
-write; ``stale_ok=True`` skips the catch-up for dashboards that prefer speed. Event
+write; ``stale_ok=True`` skips the catch-up for dashboards that prefer speed, and
+:meth:`QueryAPI.lag` says how far behind such an answer may be. A catch-up too long to
+pass unnoticed (over ``long_catch_up`` notifications) is logged at INFO and reported to
+the ``progress`` callback as it goes. Event
 queries read the event index, which is written with the log and never behind. Pages use
 keyset cursors (``read_models/cursors.py``) bound to the resource, the ``order_by`` and
 a fingerprint of the filters, so a cursor pages only the query that made it.
@@ -14,9 +17,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..domain.errors import ErrorCode, NotFoundError, ValidationError
 from ..domain.event import Event
@@ -25,7 +28,7 @@ from ..domain.pricing import calculate_cost
 from ..domain.statuses import RunStatus, SessionStatus
 from ..ports.session_store import SessionStore
 from ..read_models import events, runs, sessions
-from ..read_models.catalog import ReadModels
+from ..read_models.catalog import LONG_CATCH_UP, CatchUpProgress, ReadModels
 from ..read_models.cursors import decode_cursor, encode_cursor, query_fingerprint
 from ..read_models.rows import from_micros
 from ..read_models.sql_filters import Key, KeysetPage
@@ -45,6 +48,8 @@ from .query_results import (
     TokenTotals,
     UsageSummary,
 )
+
+_T = TypeVar("_T")
 
 DEFAULT_LIMITS = {"session": 50, "run": 50, "event": 100}
 #: The run order without a keyset: most total tokens first, one page only.
@@ -70,9 +75,48 @@ class QueryAPI:
     """Read-only, cross-session queries over a store's read models; records for
     exports and event payloads come from the store."""
 
-    def __init__(self, store: EventReader, read_models: ReadModels) -> None:
+    def __init__(
+        self,
+        store: EventReader,
+        read_models: ReadModels,
+        *,
+        progress: CatchUpProgress | None = None,
+        long_catch_up: int = LONG_CATCH_UP,
+    ) -> None:
+        """``progress(view, done, total)`` hears of every catch-up over more than
+        ``long_catch_up`` notifications that a query of this API must make first (they
+        are logged at INFO too), so that a caller can show a wait rather than hang."""
+        if progress is not None and not callable(progress):
+            raise ValidationError("progress must be callable", details={"field": "progress"})
+        threshold = check.optional_count(long_catch_up, "long_catch_up")
         self._store = store
         self._read_models = read_models
+        self._progress = progress
+        self._long_catch_up = LONG_CATCH_UP if threshold is None else threshold
+
+    def _read(
+        self,
+        work: Callable[[Any], _T],
+        *,
+        catch_up: Iterable[str] = (),
+        stale_ok: bool = False,
+    ) -> _T:
+        return self._read_models.read(
+            work,
+            catch_up=catch_up,
+            stale_ok=stale_ok,
+            progress=self._progress,
+            long_catch_up=self._long_catch_up,
+        )
+
+    def lag(self, views: Iterable[str] | None = None) -> int:
+        """How many log notifications the most behind of ``views`` (default: every
+        built-in view) has yet to read: what an answer given with ``stale_ok=True`` may
+        not include yet (an upper bound: ids have gaps and each view skips what it does
+        not read). 0 once caught up; a query without ``stale_ok`` catches up the views
+        it reads (``sessions`` and ``runs`` for most). It catches nothing up itself."""
+        names = check.values(views, "views")
+        return self._read_models.lag(names or None)
 
     # cursors --------------------------------------------------------------------------
 
@@ -135,7 +179,7 @@ class QueryAPI:
         stale = check.flag(stale_ok, "stale_ok")
         after = self._after(cursor, "session", order, search)
         view = self._read_models.sessions
-        page = self._read_models.read(
+        page = self._read(
             lambda cursor: view.search(
                 cursor, search, sessions.SEARCH_ORDERS[order], after=after, limit=page_size
             ),
@@ -159,7 +203,7 @@ class QueryAPI:
             figures = models.runs.figures(cursor, runs.RunFilter(session_id=session_id))
             return models.events.of_session(cursor, session_id), figures
 
-        logged, figures = models.read(work, catch_up=("sessions", "runs"), stale_ok=stale)
+        logged, figures = self._read(work, catch_up=("sessions", "runs"), stale_ok=stale)
         return SessionStats(
             session_id=session_id,
             event_count=logged.count,
@@ -211,7 +255,7 @@ class QueryAPI:
         after = self._after(cursor, "run", order, run_filter)
         keyset = None if by_tokens else runs.SEARCH_ORDERS[order]
         view = self._read_models.runs
-        page = self._read_models.read(
+        page = self._read(
             lambda cursor: view.search(cursor, run_filter, keyset, after=after, limit=page_size),
             catch_up=("runs",),
             stale_ok=stale,
@@ -235,7 +279,7 @@ class QueryAPI:
         )
         stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
-        totals = self._read_models.read(
+        totals = self._read(
             lambda cursor: view.usage_by_provider(cursor, run_filter),
             catch_up=("runs",),
             stale_ok=stale,
@@ -274,7 +318,7 @@ class QueryAPI:
         until = check.day(until_day, "until_day")
         stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
-        days = self._read_models.read(
+        days = self._read(
             lambda cursor: view.daily(
                 cursor, provider=provider, model=model, since_day=since, until_day=until
             ),
@@ -319,7 +363,7 @@ class QueryAPI:
         )
         stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.runs
-        figures = self._read_models.read(
+        figures = self._read(
             lambda cursor: view.figures(cursor, run_filter),
             catch_up=("runs", "sessions"),
             stale_ok=stale,
@@ -411,7 +455,7 @@ class QueryAPI:
         stale = check.flag(stale_ok, "stale_ok")
         after = self._after(cursor, "event", order, search)
         view = self._read_models.events
-        page = self._read_models.read(
+        page = self._read(
             lambda cursor: view.search(
                 cursor, search, events.SEARCH_ORDERS[order], after=after, limit=page_size
             ),
@@ -441,7 +485,7 @@ class QueryAPI:
         )
         stale = check.flag(stale_ok, "stale_ok")
         view = self._read_models.events
-        return self._read_models.read(lambda cursor: view.count(cursor, search), stale_ok=stale)
+        return self._read(lambda cursor: view.count(cursor, search), stale_ok=stale)
 
     # export ---------------------------------------------------------------------------
 
@@ -458,7 +502,7 @@ class QueryAPI:
         artifacts = None
         if include_artifacts:
             view = self._read_models.artifacts
-            entries = self._read_models.read(
+            entries = self._read(
                 lambda cursor: view.of_session(
                     cursor, session_id, include_deleted=True, by_id=True
                 ),

@@ -1,9 +1,9 @@
-"""``import openai-agents``: the SDK's session tables into a store. Sources are made
-in the test: a ``SQLiteSession`` file by the SDK itself, and the ``SQLAlchemySession``
-tables on PostgreSQL with the DDL SQLAlchemy emits for that session's ``Table``s and
-rows written as it writes them (compact JSON; SQLAlchemy itself is not installed
-here). Every item comes over with its time, importing again adds nothing, an
-undecodable row is reported and skipped, and the adapter carries on the conversation."""
+"""``import openai-agents``: the SDK's session tables into a store. Sources are written
+by the SDK itself: a ``SQLiteSession`` file, and ``SQLAlchemySession`` tables on
+PostgreSQL (through SQLAlchemy's async psycopg 3 driver, in a schema of the test's own,
+dropped afterwards). Every item comes over with its time, importing again adds nothing,
+an undecodable row is reported and skipped, and the adapter carries on the
+conversation."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 from agents import SQLiteSession
+from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
 from click.testing import CliRunner
 from openai_agents_support import run
 from pg_server import admin_connection, fresh_schema
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from agent_sessions import AgentSessionsError, EventType, open_async_store, open_store
 from agent_sessions.adapters.openai_agents import AgentSessionsSession
@@ -135,48 +137,36 @@ def test_custom_table_names_and_bad_sources(tmp_path: Path) -> None:
         assert missing_table.value.code == "storage_error"
 
 
-SQLALCHEMY_DDL = """
-CREATE TABLE {schema}.agent_sessions (
-    session_id VARCHAR NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL,
-    PRIMARY KEY (session_id)
-);
-CREATE TABLE {schema}.agent_messages (
-    id SERIAL NOT NULL,
-    session_id VARCHAR NOT NULL,
-    message_data TEXT NOT NULL,
-    created_at TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL,
-    PRIMARY KEY (id),
-    FOREIGN KEY(session_id) REFERENCES {schema}.agent_sessions (session_id) ON DELETE CASCADE
-);
-CREATE INDEX idx_agent_messages_session_time ON {schema}.agent_messages (session_id, created_at);
-"""
+def make_sqlalchemy_source(pg_server_url: str, schema: str) -> None:
+    """``SQLAlchemySession`` tables in ``schema``, made and written by the SDK: alice's
+    and bob's items, a row that is JSON but not an item (the SDK stores whatever it is
+    given), and a session whose only item was popped, so it has no rows."""
+    url = pg_server_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    # The SDK's tables are unqualified: the schema is chosen by the search path.
+    engine = create_async_engine(url, connect_args={"options": f"-c search_path={schema}"})
+
+    async def write() -> None:
+        try:
+            for session_id, items in (("alice", ALICE), ("bob", BOB)):
+                session = SQLAlchemySession(session_id, engine=engine, create_tables=True)
+                await session.add_items(items)
+            bob = SQLAlchemySession("bob", engine=engine)
+            await bob.add_items([cast(Any, "a string")])
+            empty = SQLAlchemySession("empty", engine=engine)
+            await empty.add_items([{"role": "user", "content": "gone"}])
+            assert await empty.pop_item() == {"role": "user", "content": "gone"}
+        finally:
+            await engine.dispose()
+
+    run(write())
 
 
 def test_sqlalchemy_tables_on_postgres_through_the_cli(pg_server_url: str, tmp_path: Path) -> None:
     target = "sqlite:///" + str(tmp_path / "imported.db")
-    with fresh_schema(pg_server_url) as schema, admin_connection(pg_server_url) as db:
-        db.execute(f'CREATE SCHEMA "{schema}"')
-        for statement in SQLALCHEMY_DDL.format(schema=schema).split(";"):
-            if statement.strip():
-                db.execute(statement.encode())
-        for session_id, items in (("alice", ALICE), ("bob", BOB)):
-            db.execute(
-                f"INSERT INTO {schema}.agent_sessions (session_id) VALUES (%s)", (session_id,)
-            )
-            for item in items:
-                data = json.dumps(item, ensure_ascii=True, separators=(",", ":"))
-                db.execute(
-                    f"INSERT INTO {schema}.agent_messages (session_id, message_data) "
-                    "VALUES (%s, %s)",
-                    (session_id, data),
-                )
-        db.execute(
-            f"INSERT INTO {schema}.agent_messages (session_id, message_data) VALUES (%s, %s)",
-            ("bob", '"a string"'),
-        )
-        db.execute(f"INSERT INTO {schema}.agent_sessions (session_id) VALUES ('empty')")
+    with fresh_schema(pg_server_url) as schema:
+        with admin_connection(pg_server_url) as db:
+            db.execute(f'CREATE SCHEMA "{schema}"')
+        make_sqlalchemy_source(pg_server_url, schema)
         source = pg_server_url.replace("postgresql://", "postgresql+asyncpg://", 1)
         options = [
             "--sessions-table",
