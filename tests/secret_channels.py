@@ -227,7 +227,7 @@ class PlantingProvider:
                 },
             }
         )
-        # Refused (a key that is not a string): the refusal quotes it, and is logged.
+        # Refused (a key that is not a string), and the refusal is logged.
         emit({"type": "message_sent", "data": {s(f"{tag}.emit.refused", shape=4).encode(): 1}})
         if self.fail_with is not None:
             raise self.fail_with

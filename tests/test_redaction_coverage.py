@@ -27,6 +27,7 @@ from secret_channels import (
 )
 
 from agent_sessions import (
+    AgentSessionsError,
     Event,
     EventPipeline,
     RedactionConfig,
@@ -219,6 +220,46 @@ def test_a_refusal_quoting_a_secret_is_redacted_before_it_is_raised_or_logged(
     with raises_code("validation_error") as own:
         plain_pipeline.prepare(bad, EventContext(session_id="ses_x", redaction=ON))
     assert s.found_in(render(own.value)) == []
+
+
+def _reads_quoting(store: typing.Any, secret_id: str) -> list[typing.Callable[[], object]]:
+    """Reads whose refusal or not-found quotes the id they were given."""
+    query = store.query()
+    return [
+        lambda: store.get_session(secret_id),
+        lambda: store.get_run(secret_id),
+        lambda: store.list_runs(secret_id, status=secret_id),
+        lambda: store.get_events(secret_id, type=secret_id),
+        lambda: store.history(secret_id),
+        lambda: store.fork(secret_id, at=0),
+        lambda: query.get_session_stats(secret_id),
+        lambda: query.export_session(secret_id),
+        lambda: query.search_sessions(status=secret_id),
+    ]
+
+
+def test_a_read_refusing_a_secret_id_says_so_redacted(redacting: Store, plain: Store) -> None:
+    s = Secrets()
+    secret_id = "x-" + s("id", shape=0)
+    for read in _reads_quoting(redacting, secret_id):
+        with pytest.raises(AgentSessionsError) as refused:
+            read()
+        assert s.found_in(render(refused.value, refused.value.details, str(refused.value))) == []
+    # Control: without redaction the same reads quote the id, so each is a channel.
+    quoted = 0
+    for read in _reads_quoting(plain, secret_id):
+        with pytest.raises(AgentSessionsError) as refused:
+            read()
+        quoted += bool(s.found_in(render(refused.value, refused.value.details, str(refused.value))))
+    assert quoted == len(_reads_quoting(plain, secret_id))
+
+
+def test_a_redacting_wrapper_redacts_the_errors_of_its_reads(plain: Store) -> None:
+    s = Secrets()
+    wrapped = RedactingStore(plain, ON)
+    with raises_code("session_not_found") as missing:
+        wrapped.get_session("x-" + s("id", shape=0))
+    assert s.found_in(render(missing.value, missing.value.details, str(missing.value))) == []
 
 
 def test_a_pipeline_over_a_redacting_store_redacts_with_its_config(redacting: Store) -> None:

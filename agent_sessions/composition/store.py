@@ -7,7 +7,9 @@ never builds a service, and services receive the store and read models they work
 
 A store opened with ``redaction=`` redacts every session, run and event (and artifact
 metadata) in its write methods, before the event-sourced store below sees them: the one
-place every write passes, whoever the caller is.
+place every write passes, whoever the caller is. Every error it raises, from any method
+of the store or of the query, maintenance and history objects it hands out, leaves
+redacted too (``errors_redacted``): a not-found quotes the id it was given.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..domain.execution_result import ExecutionResult
 from ..domain.messages import Message
 from ..domain.pricing import PricingTable
 from ..domain.record_merge import carry_version
-from ..domain.record_redactor import RecordRedactor, redacted_errors
+from ..domain.record_redactor import RecordRedactor, errors_redacted, redacted_errors
 from ..domain.replay import KEPT_TYPES, LogMark
 from ..domain.run import Run
 from ..domain.serialization import optional_json_map, optional_string
@@ -113,6 +115,7 @@ class Store(EventSourcedSessionStore):
         self._redactor = (
             RecordRedactor(redaction) if redaction is not None and redaction.enabled else None
         )
+        errors_redacted(self, self._redactor)
 
     # redaction ------------------------------------------------------------------------
 
@@ -246,12 +249,13 @@ class Store(EventSourcedSessionStore):
         """The session's history, to replay as it was at any point (``at``, ``until``,
         ``steps``, ``diff``; ``services/history.py``). ``pricing`` prices runs that
         recorded no cost (default: the built-in table)."""
-        return SessionHistory(
+        history = SessionHistory(
             self,
             session_id,
             include_deleted=include_deleted,
             pricing=None if pricing is None else PricingTable.coerce(pricing),
         )
+        return errors_redacted(history, self._redactor)
 
     def replay_log(self, session_id: str, *, after: int, limit: int) -> list[Event | LogMark]:
         """Up to ``limit`` log events after sequence ``after``, in order, as a replay
@@ -384,16 +388,18 @@ class Store(EventSourcedSessionStore):
         ``long_catch_up`` notifications that a query makes before answering (the
         command line draws it as a bar); ``query().lag()`` is how far behind the views
         are, which is what a ``stale_ok=True`` answer may miss."""
-        return QueryAPI(self, self.read_models, progress=progress, long_catch_up=long_catch_up)
+        api = QueryAPI(self, self.read_models, progress=progress, long_catch_up=long_catch_up)
+        return errors_redacted(api, self._redactor)
 
     def maintenance(self, **options: Any) -> Maintenance:
         """Retention and health checks over this store (``Maintenance``); with an
         artifact store it also deletes the blobs of orphaned artifacts."""
         if self.artifact_store is not None:
             options.setdefault("artifact_store", self.artifact_store)
-        return Maintenance(
+        maintenance = Maintenance(
             self, self.read_models, index=self._index, registry=self.registry, **options
         )
+        return errors_redacted(maintenance, self._redactor)
 
     def run_projections(
         self, stop: threading.Event, *, batch_size: int = 500, idle_wait: float = 1.0

@@ -17,8 +17,11 @@ refusal that quotes a value must not carry the secret into a log.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import FunctionType
 from typing import Any, TypeVar, cast
 
 from .errors import AgentSessionsError
@@ -145,9 +148,49 @@ def redacted_errors(redactor: RecordRedactor | None) -> Iterator[None]:
         raise
 
 
+_T = TypeVar("_T")
+
+
+def errors_redacted(target: _T, redactor: RecordRedactor | None) -> _T:
+    """``target`` with every public method of its class answering as before, except
+    that the errors they raise leave redacted (:func:`redacted_errors`); ``target``
+    itself when ``redactor`` is ``None``.
+
+    A refusal or a not-found quotes what the caller passed (an id, a filter, a cursor),
+    and reads are as able as writes to carry a secret into a log: a redacting store
+    wraps itself and every service object it hands out (queries, maintenance, history)
+    this way, so no method is left out by forgetting it."""
+    if redactor is None:
+        return target
+    for name, member in inspect.getmembers_static(type(target)):
+        if name.startswith("_") or not isinstance(member, FunctionType):
+            continue  # properties, static and class methods hand out no caller's input
+        setattr(target, name, _redacting(getattr(target, name), redactor))
+    return target
+
+
+def _redacting(method: Callable[..., Any], redactor: RecordRedactor) -> Callable[..., Any]:
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def steps(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with redacted_errors(redactor):
+                yield from method(*args, **kwargs)
+
+        return steps
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with redacted_errors(redactor):
+            return method(*args, **kwargs)
+
+    return call
+
+
 __all__ = [
     "IDENTIFIER_FIELDS",
     "REDACTED_FIELDS",
     "RecordRedactor",
+    "errors_redacted",
     "redacted_errors",
 ]

@@ -7,6 +7,7 @@ payload fails with ``validation_error`` before a write, never half-way through o
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Mapping
@@ -95,6 +96,33 @@ def to_json_value(value: Any, *, field: str = "value", _depth: int = 0) -> Any:
     return _general_json_value(value, field, _depth)
 
 
+def _key_text(key: Any, field: str) -> str:
+    """A map key as JSON writes it: strings as they are, enums by value (or name),
+    ``True``/``False``/``None`` as ``true``/``false``/``null`` and numbers in their
+    JSON spelling; any other key is refused."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, Enum):
+        return key.value if isinstance(key.value, str) else key.name
+    if key is None or isinstance(key, (bool, int, float)):
+        if isinstance(key, float) and not math.isfinite(key):
+            raise ValidationError(
+                f"{field} has a non-finite number as a key", details={"field": field}
+            )
+        if (
+            isinstance(key, int)
+            and not isinstance(key, bool)
+            and not -_INT_LIMIT < key < _INT_LIMIT
+        ):
+            raise ValidationError(
+                f"{field} has a key of more than {MAX_INT_DIGITS} digits", details={"field": field}
+            )
+        return json.dumps(key)
+    raise ValidationError(
+        f"{field} has a key that is not a string: {type(key).__name__}", details={"field": field}
+    )
+
+
 def _general_json_value(value: Any, field: str, _depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
@@ -120,15 +148,15 @@ def _general_json_value(value: Any, field: str, _depth: int) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
-            if isinstance(key, Enum):
-                key = key.value if isinstance(key.value, str) else key.name
-            elif not isinstance(key, (str, int, float, bool)) and key is not None:
+            text = storable_text(_key_text(key, field), field)
+            if text in out:
+                # ``{1: "a", "1": "b"}``: both keys are "1" in JSON, and keeping one
+                # would drop the other's value without a word.
                 raise ValidationError(
-                    f"{field} has a key that is not a string: {key!r}", details={"field": field}
+                    f"{field} has two keys that are both {text!r} as JSON text",
+                    details={"field": field, "key": text[:100]},
                 )
-            out[storable_text(str(key), field)] = to_json_value(
-                item, field=field, _depth=_depth + 1
-            )
+            out[text] = to_json_value(item, field=field, _depth=_depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [to_json_value(item, field=field, _depth=_depth + 1) for item in value]

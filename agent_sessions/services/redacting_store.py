@@ -18,7 +18,7 @@ from ..domain.event_redactor import RedactionConfig
 from ..domain.event_types import EventType
 from ..domain.execution_result import ExecutionResult
 from ..domain.record_merge import carry_version
-from ..domain.record_redactor import RecordRedactor, redacted_errors
+from ..domain.record_redactor import RecordRedactor, errors_redacted, redacted_errors
 from ..domain.run import Run
 from ..domain.session import Session
 from ..domain.statuses import RunStatus, SessionStatus
@@ -29,12 +29,14 @@ _log = logging.getLogger(__name__)
 
 
 class RedactingStore:
-    """Writes go to ``inner`` redacted (``RecordRedactor``), and errors they raise come
-    back redacted; reads and every other attribute of ``inner`` pass through."""
+    """Writes go to ``inner`` redacted (``RecordRedactor``); reads and every other
+    attribute of ``inner`` pass through. Errors of this wrapper's own methods, reads
+    included, come back redacted."""
 
     def __init__(self, inner: SessionStore, redaction: RedactionConfig) -> None:
         self._inner = inner
         self._redactor = RecordRedactor(redaction)
+        errors_redacted(self, self._redactor)  # reads quote their arguments too
 
     @property
     def inner(self) -> SessionStore:
