@@ -12,6 +12,7 @@ finished by a ``flush`` that completes it with its last events. Then times:
   (the naive fold above for each N). That baseline would take hours, so it is timed on
   ``--sample`` steps spread over the log and extrapolated to all of them (marked ``*``);
   so is ``at(N)`` called once per step, the shortcut a user of ``at`` alone would take.
+  The step at N is checked equal to ``at(N)``, its window of events included.
 
 SQLite by default; ``--postgres URL`` adds a PostgreSQL server (a throwaway schema;
 skipped when the server does not answer).
@@ -155,8 +156,14 @@ def measure(name: str, url: str, events: int, sample: int) -> None:
         )
 
         start = time.perf_counter()
-        steps = sum(1 for _ in history.steps())
+        steps = 0
+        stepped: SessionSnapshot | None = None
+        for snapshot in history.steps():
+            steps += 1
+            if snapshot.sequence == middle:
+                stepped = snapshot
         steps_ours = time.perf_counter() - start
+        step_same = stepped == history.at(middle)
         points = [1 + i * (events - 1) // max(sample - 1, 1) for i in range(sample)]
         per_naive = statistics.mean(
             _seconds(lambda n=n: naive_at(store, session_id, n, DEFAULT_WINDOW)) for n in points
@@ -165,7 +172,8 @@ def measure(name: str, url: str, events: int, sample: int) -> None:
 
     print(
         f"\n{name}: one session of {events:,} events in {events // EVENTS_PER_RUN} runs, "
-        f"written in {writing:.1f} s; same snapshot at #{middle} both ways: {same}"
+        f"written in {writing:.1f} s; same snapshot at #{middle} both ways: {same}; "
+        f"steps() at #{middle} equals at({middle}): {step_same}"
     )
     header = f"{'operation':<34} {'ours (s)':>10} {'naive fold (s)':>15} {'speedup':>9}"
     print(header)

@@ -325,6 +325,24 @@ def test_steps_print_what_each_step_changed(url: str, debugged: Debugged) -> Non
     assert any("tool call bash (call_1) completed" in line for line in _blocks(one.stdout)[3])
 
 
+def test_steps_say_which_pruned_ranges_they_jump_over(url: str, debugged: Debugged) -> None:
+    result = invoke("replay", debugged.session, "--steps", "8..13", "--store", url)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    gap = lines.index(next(line for line in lines if "pruned" in line))
+    assert "events 10\u201311 pruned" in lines[gap]
+    assert sum("pruned" in line for line in lines) == 1  # once, where it is passed
+    heads = [i for i, line in enumerate(lines) if line.split()[:1] in (["9"], ["12"])]
+    step_9, step_12 = heads
+    assert step_9 < gap < step_12
+    # A range that starts inside the hole still says it jumped over it.
+    inside = invoke("replay", debugged.session, "--steps", "11..12", "--store", url)
+    assert inside.exit_code == 0, inside.output
+    assert "events 10\u201311 pruned" in inside.stdout
+    after = invoke("replay", debugged.session, "--steps", "12..14", "--store", url)
+    assert "pruned" not in after.stdout
+
+
 def _blocks(out: str) -> dict[int, list[str]]:
     """Step number -> its lines (a step's first line starts with its number)."""
     blocks: dict[int, list[str]] = {}

@@ -172,10 +172,10 @@ def run_operations(store: Store, operations: list[tuple[Any, ...]]) -> Driver:
     return driver
 
 
-def check_against_model(store: Store, driver: Driver) -> None:
+def check_against_model(store: Store, driver: Driver, window: int = 2) -> None:
     history = store.history(driver.model.session.id)
     assert history.latest == driver.model.latest
-    stepped = {snapshot.sequence: snapshot for snapshot in history.steps(start=0)}
+    stepped = {s.sequence: s for s in history.steps(start=0, window=window)}
     for n in range(driver.model.latest + 1):
         snapshot = history.at(n, window=0)
         session, runs, ids, gaps = driver.model.at(n)
@@ -186,13 +186,8 @@ def check_against_model(store: Store, driver: Driver) -> None:
         assert [(g.first, g.last) for g in snapshot.gaps] == gaps, n
         assert not snapshot.approximate
         if n in stepped:  # steps() yields at every event still stored (and at 0)
-            step = stepped[n]
-            assert step.session == snapshot.session
-            assert step.runs == snapshot.runs
-            assert step.event_count == snapshot.event_count
-            assert step.gaps == snapshot.gaps
-            assert step.tool_calls == snapshot.tool_calls
-            assert step.usage == snapshot.usage
+            # The whole snapshot, its window of events included.
+            assert stepped[n] == history.at(n, window=window), n
     present = [n for n in driver.model.events if n not in driver.model.pruned]
     assert sorted(stepped) == sorted({0, *present})
 
@@ -202,9 +197,11 @@ def check_against_model(store: Store, driver: Driver) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(operations=OPERATIONS)
-def test_every_snapshot_equals_the_model(store: Store, operations: list[tuple[Any, ...]]) -> None:
-    check_against_model(store, run_operations(store, operations))
+@given(operations=OPERATIONS, window=st.integers(0, 3))
+def test_every_snapshot_equals_the_model(
+    store: Store, operations: list[tuple[Any, ...]], window: int
+) -> None:
+    check_against_model(store, run_operations(store, operations), window)
 
 
 @pytest.mark.slow
@@ -213,11 +210,11 @@ def test_every_snapshot_equals_the_model(store: Store, operations: list[tuple[An
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(operations=OPERATIONS)
+@given(operations=OPERATIONS, window=st.integers(0, 6))
 def test_every_snapshot_equals_the_model_long(
-    store: Store, operations: list[tuple[Any, ...]]
+    store: Store, operations: list[tuple[Any, ...]], window: int
 ) -> None:
-    check_against_model(store, run_operations(store, operations))
+    check_against_model(store, run_operations(store, operations), window)
 
 
 def test_a_flushed_run_is_running_before_its_events_and_completed_at_the_last(
@@ -245,6 +242,82 @@ def test_a_flushed_run_is_running_before_its_events_and_completed_at_the_last(
     # record changes before its events.
     assert [s.runs[0].status for s in history.steps()] == [RunStatus.RUNNING] * 3 + [
         RunStatus.COMPLETED
+    ]
+
+
+def test_until_shows_only_the_record_changes_committed_by_then(store: Store) -> None:
+    """A change at the position of ``t`` shows when it committed with that event (a
+    flush) or at or before ``t``; one saved after ``t`` does not, although the log had
+    not moved."""
+    before_the_session = datetime.now(UTC)
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    run = Run.new(session_id=session.id).with_status(RunStatus.RUNNING)
+    store.save_run(run)
+    [first] = store.append_events([_event(session, run)])  # 1
+    moment = datetime.now(UTC)
+    store.save_run(store.get_run(run.id).with_status(RunStatus.COMPLETED))  # still at 1
+    history = store.history(session.id)
+    assert first.timestamp <= moment
+    at_moment = history.until(moment)
+    assert (at_moment.sequence, at_moment.runs[0].status) == (1, RunStatus.RUNNING)
+    assert history.at(1).runs[0].status == RunStatus.COMPLETED
+    assert history.until(datetime.now(UTC)).runs[0].status == RunStatus.COMPLETED
+
+    # A flush's records committed with its events: shown at the last of them, by
+    # time too, though they were stored after the events' own timestamps.
+    second = store.get_run(run.id).replace(status=RunStatus.RUNNING, ended_at=None)
+    store.save_run(second)
+    events = [_event(session, second, "tool") for _ in range(2)]  # 2, 3
+    store.flush(
+        ExecutionResult(
+            session=store.get_session(session.id).with_status(SessionStatus.COMPLETED),
+            run=store.get_run(run.id).with_status(RunStatus.FAILED),
+            events=events,
+        )
+    )
+    history = store.history(session.id)
+    at_last = history.until(events[-1].timestamp)
+    assert at_last.sequence == 3
+    assert (at_last.runs[0].status, at_last.session.status) == (
+        RunStatus.FAILED,
+        SessionStatus.COMPLETED,
+    )
+    at_second = history.until(events[0].timestamp)
+    assert at_second.sequence == 2
+    assert at_second.runs[0].status == RunStatus.RUNNING
+    flagged = {
+        (change.position, change.with_events)
+        for change in store.record_changes(session.id)[0]
+        if change.position > 0
+    }
+    assert flagged == {(1, False), (3, True)}
+
+    # Before the session existed: the position-0 snapshot with its first record only.
+    empty = history.until(before_the_session, window=0)
+    assert (empty.sequence, empty.event_count, empty.runs, empty.events) == (0, 0, (), ())
+    assert empty.session == history.at(0).session
+    assert empty.session.status == SessionStatus.PENDING
+
+
+def test_steps_windows_are_those_of_at_around_pruned_events(store: Store) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    store.append_events([_event(session, None) for _ in range(12)])
+    store.prune_events(session.id, [5, 6, 7, 12])
+    history = store.history(session.id)
+    for window in (0, 1, 3, 20):
+        stepped = list(history.steps(0, window=window))
+        assert [s.sequence for s in stepped] == [0, 1, 2, 3, 4, 8, 9, 10, 11]
+        assert stepped == [history.at(s.sequence, window=window) for s in stepped]
+    [step] = history.steps(4, 4, window=3)
+    assert [e.sequence_number for e in step.events] == [1, 2, 3, 4]
+    middle = list(history.steps(3, 9, window=1))
+    assert [[e.sequence_number for e in s.events] for s in middle] == [
+        [2, 3, 4],
+        [3, 4],
+        [8, 9],
+        [8, 9, 10],
     ]
 
 
@@ -287,9 +360,21 @@ def test_window_tool_calls_usage_and_diff(store: Store) -> None:
     assert (final.usage.input_tokens, final.usage.cache_read_tokens) == (100, 50)
     assert history.until(t0 + timedelta(seconds=2.5)).sequence == 3
     change = history.diff(2, 4)
-    assert change.events_added == 2
+    assert change.events_applied == 2
+    assert [e.sequence_number for e in change.events_added] == [3, 4]
     assert [c.tool_name for c in change.tool_calls_closed] == ["ls"]
     assert [c.tool_name for c in change.tool_calls_opened] == ["cat"]
+    # Every event between the points, not only those in a snapshot's window; the
+    # tool calls opened and closed are complete too (the fold keeps them all).
+    wide = history.diff(history.at(0, window=0), history.at(5, window=0))
+    assert [e.sequence_number for e in wide.events_added] == [1, 2, 3, 4, 5]
+    assert wide.events_applied == 5
+    assert [c.tool_name for c in wide.tool_calls_opened] == ["ls", "cat"]
+    assert [c.tool_name for c in wide.tool_calls_closed] == ["ls"]
+    backwards = history.diff(5, 1)
+    assert backwards.events_applied == -4
+    assert [e.sequence_number for e in backwards.events_added] == [2, 3, 4, 5]
+    assert history.diff(3, 3).is_empty
 
 
 def test_pruned_events_show_as_gaps_and_records_inside_them_still_apply(store: Store) -> None:
@@ -367,6 +452,17 @@ def test_fork_copies_the_log_and_runs_as_they_were(store: Store) -> None:
     with pytest.raises(AgentSessionsError) as caught:
         store.fork(session.id, at=1, session_id="ses_fork")
     assert caught.value.code == "already_exists"
+
+
+def test_a_fork_of_a_pruned_session_renumbers_its_copies(store: Store) -> None:
+    session = Session.new(agent_id="agent")
+    store.save_session(session)
+    store.append_events([_event(session, None) for _ in range(6)])
+    store.prune_events(session.id, [2, 3])
+    fork = store.fork(session.id, at=5)
+    assert fork.metadata["forked_from"] == {"session": session.id, "sequence": 5}
+    assert store.get_latest_sequence(fork.id) == 3  # events 1, 4, 5 copied as 1..3
+    assert store.history(fork.id).at(3).gaps == ()
 
 
 def test_replay_of_a_store_opened_fresh(tmp_path: Any) -> None:

@@ -395,8 +395,11 @@ def test_diff_says_what_changed_between_two_points() -> None:
     after = fold.snapshot(window=log.events)
 
     change = diff(before, after)
-    assert (change.before, change.after, change.events_added) == (1, 5, 4)
-    assert change.events == tuple(steps)
+    assert (change.before, change.after, change.events_applied) == (1, 5, 4)
+    assert change.events_added == tuple(steps)  # from the later window, without the log
+    narrow = fold.snapshot(window=steps[-1:])
+    assert diff(before, narrow).events_added == (steps[-1],)
+    assert diff(before, narrow, events=steps).events_added == tuple(steps)
     assert change.session_changes == {"status": ("pending", "active")}
     assert change.run_changes == {"run_1": {"status": ("running", "failed")}}
     assert [run.id for run in change.runs_added] == ["run_2"]
@@ -416,7 +419,8 @@ def test_diff_says_what_changed_between_two_points() -> None:
     ]
     backwards = diff(after, before)
     assert backwards.runs_removed == ("run_2",)
-    assert backwards.events_added == -4
+    assert backwards.events_applied == -4
+    assert backwards.events_added == ()  # the earlier window holds none in between
     assert diff(after, after).is_empty
     json.dumps([change.to_dict(), after.to_dict()])  # JSON-ready, for ``--json``
 

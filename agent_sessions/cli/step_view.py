@@ -1,6 +1,9 @@
 """``agent-sessions replay --steps A..B``, printed: one block per step, the event that
 made the step (a timeline line) and, indented under it, what it changed (from the diff
-with the step before: record fields, tool calls opened and closed, usage).
+with the step before: record fields, tool calls opened and closed, usage). The pruned
+ranges passed on the way to a step are printed before it, as the timeline prints them:
+steps jump over them, and a jump from #4 to #8 without a word would read as a log
+without events 5 to 7.
 
 Bookkeeping fields that change with every save (``updated_at``) are left out: they
 would fill every block and say nothing a reader debugs with.
@@ -13,7 +16,7 @@ from typing import Any
 
 from rich.text import Text
 
-from ..domain.replay import SessionSnapshot, SnapshotDiff, ToolCall, diff
+from ..domain.replay import PrunedRange, SessionSnapshot, SnapshotDiff, ToolCall, diff
 from .event_summary import clip, compact, duration, line, money, usage_text
 from .timeline_view import timeline_line
 from .view_parts import RunLabels, status_text
@@ -60,8 +63,8 @@ def _closed(call: ToolCall) -> Text:
 
 def change_lines(change: SnapshotDiff, labels: RunLabels) -> Iterator[Text]:
     """What one step changed, a line each, most general first."""
-    if change.events_added > 1:
-        yield line(f"{change.events_added} events since the step before", style="dim")
+    if change.events_applied > 1:
+        yield line(f"{change.events_applied} events since the step before", style="dim")
     yield from _field_lines("session", change.session_changes)
     for run in change.runs_added:
         text = line(f"run {labels(run.id)} created: {run.id} ")
@@ -82,12 +85,22 @@ def change_lines(change: SnapshotDiff, labels: RunLabels) -> Iterator[Text]:
         yield line(f"usage so far: cost {cost} \u00b7 {usage_text(after.token_usage())}")
 
 
+def passed_gaps(before: SessionSnapshot, after: SessionSnapshot) -> list[PrunedRange]:
+    """The pruned ranges between the two steps: those reaching past ``before``'s
+    position and starting at or before ``after``'s (a range the first step starts
+    inside counts too: the step before it was in the range)."""
+    return [gap for gap in after.gaps if gap.last > before.sequence]
+
+
 def step_block(
     before: SessionSnapshot, after: SessionSnapshot, labels: RunLabels, *, number_width: int
 ) -> Iterator[Text]:
-    """The step to ``after``: its event on one line, then what changed, indented."""
-    event = after.events[-1] if after.events else None
-    if event is not None and event.sequence_number == after.sequence:
+    """The step to ``after``: the pruned ranges passed since ``before``, its event on
+    one line, then what changed, indented."""
+    for gap in passed_gaps(before, after):
+        yield line(f"  {'':>{number_width}} \u2026 {gap}", style="red")
+    event = next((e for e in after.events if e.sequence_number == after.sequence), None)
+    if event is not None:
         yield timeline_line(event, labels, number_width=number_width, pair=None)
     else:
         yield line(f"  {after.sequence:>{number_width}}", style="bold")

@@ -107,6 +107,13 @@ class RecordEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
     #: position from the order of commits, which puts a flush's record changes before
     #: its events.
     approximate_position: bool = field(default=False, kw_only=True)
+    #: Set on a change committed in the same transaction as the log event at
+    #: ``log_position`` (a ``flush``, ``save_session_with_events``, ``write_session``):
+    #: it is part of that event's moment, so a replay by time (``until``) shows it with
+    #: the event whatever its own timestamp. Unset, a change at the position of a time
+    #: shows only when its ``timestamp`` is not after that time. Events stored before
+    #: this field read ``False``: the class default fills the missing key.
+    with_events: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -157,9 +164,11 @@ class RecordAggregate(BaseAggregate[str], Generic[_Record]):
             object.__setattr__(record, "version", self.version)
         return record
 
-    def revise(self, new: _Record, *, log_position: int | None = None) -> None:
+    def revise(
+        self, new: _Record, *, log_position: int | None = None, with_events: bool = False
+    ) -> None:
         """Trigger one event per kind of difference between ``new`` and the current
-        record, each recording ``log_position``."""
+        record, each recording ``log_position`` and ``with_events``."""
         old_map = self.record.to_dict()
         new_map = new.to_dict()
         # Compared as JSON: Python's True == 1 == 1.0 would hide a real change of value.
@@ -170,7 +179,9 @@ class RecordAggregate(BaseAggregate[str], Generic[_Record]):
         }
         changed.pop("id", None)
         for event_class, fields in self.planned_events(changed):
-            self.trigger_event(event_class, changes=fields, log_position=log_position)
+            self.trigger_event(
+                event_class, changes=fields, log_position=log_position, with_events=with_events
+            )
 
     def planned_events(
         self, changed: Mapping[str, Any]
@@ -209,12 +220,15 @@ class SessionAggregate(RecordAggregate[Session]):
     revised_event = Revised
 
     @classmethod
-    def start(cls, session: Session, *, log_position: int | None = None) -> SessionAggregate:
+    def start(
+        cls, session: Session, *, log_position: int | None = None, with_events: bool = False
+    ) -> SessionAggregate:
         return cls._create(
             cls.Created,
             id=session_stream_id(session.id),
             record=session.to_dict(),
             log_position=log_position,
+            with_events=with_events,
         )
 
     def planned_events(
@@ -280,9 +294,15 @@ class RunAggregate(RecordAggregate[Run]):
     )
 
     @classmethod
-    def start(cls, run: Run, *, log_position: int | None = None) -> RunAggregate:
+    def start(
+        cls, run: Run, *, log_position: int | None = None, with_events: bool = False
+    ) -> RunAggregate:
         return cls._create(
-            cls.Created, id=run_stream_id(run.id), record=run.to_dict(), log_position=log_position
+            cls.Created,
+            id=run_stream_id(run.id),
+            record=run.to_dict(),
+            log_position=log_position,
+            with_events=with_events,
         )
 
 

@@ -754,10 +754,16 @@ class SnapshotDiff:
     """What changed from snapshot ``before`` to snapshot ``after`` (normally the later).
 
     Field values are those of the records' ``to_dict``, so they print and compare as
-    stored. ``events_added`` is the count of events applied in between; ``events`` those
-    of the later snapshot's window that fall in between (the fold keeps no log).
+    stored. ``events_added`` are the stored events between the two positions (after
+    the lower, up to the higher), all of them when the diff was given the log
+    (``SessionHistory.diff``); :func:`diff` of two snapshots alone knows only those in
+    the later snapshot's window (the fold keeps no log). ``events_applied`` is the
+    signed count of events applied from ``before`` to ``after`` (negative when
+    ``after`` is the earlier point), pruned ones not counted.
     ``tool_calls_opened``: calls started in between; ``tool_calls_closed``: calls whose
-    result came in between (a call may be in both).
+    result came in between (a call may be in both); ``errors_added``: error events in
+    between. These three are complete whatever the window: the fold keeps every tool
+    call and error.
     """
 
     before: int
@@ -766,8 +772,8 @@ class SnapshotDiff:
     run_changes: Mapping[str, FieldChanges]
     runs_added: tuple[Run, ...]
     runs_removed: tuple[str, ...]
-    events_added: int
-    events: tuple[Event, ...]
+    events_added: tuple[Event, ...]
+    events_applied: int
     tool_calls_opened: tuple[ToolCall, ...]
     tool_calls_closed: tuple[ToolCall, ...]
     errors_added: tuple[Event, ...]
@@ -780,6 +786,7 @@ class SnapshotDiff:
             or self.run_changes
             or self.runs_added
             or self.runs_removed
+            or self.events_applied
             or self.events_added
             or self.tool_calls_opened
             or self.tool_calls_closed
@@ -789,7 +796,9 @@ class SnapshotDiff:
 
     def lines(self) -> list[str]:
         """The diff as short lines of text, most general first."""
-        out = [f"{self.before} \u2192 {self.after}: {self.events_added} event(s) applied"]
+        # The events themselves are left out: between two far points they are many,
+        # and ``events_added`` has them for whoever wants them listed.
+        out = [f"{self.before} \u2192 {self.after}: {self.events_applied} event(s) applied"]
         out += [
             f"session {name}: {old!r} \u2192 {new!r}"
             for name, (old, new) in self.session_changes.items()
@@ -828,8 +837,8 @@ class SnapshotDiff:
             },
             "runs_added": [run.to_dict() for run in self.runs_added],
             "runs_removed": list(self.runs_removed),
-            "events_added": self.events_added,
-            "events": [event.to_dict() for event in self.events],
+            "events_added": [event.to_dict() for event in self.events_added],
+            "events_applied": self.events_applied,
             "tool_calls_opened": [call.to_dict() for call in self.tool_calls_opened],
             "tool_calls_closed": [call.to_dict() for call in self.tool_calls_closed],
             "errors_added": [event.to_dict() for event in self.errors_added],
@@ -856,8 +865,14 @@ def _money(cost: float | None) -> str:
     return "unknown" if cost is None else f"${cost:.6f}"
 
 
-def diff(a: SessionSnapshot, b: SessionSnapshot) -> SnapshotDiff:
-    """What changed from ``a`` to ``b``, two snapshots of the same session."""
+def diff(
+    a: SessionSnapshot, b: SessionSnapshot, *, events: Sequence[Event] | None = None
+) -> SnapshotDiff:
+    """What changed from ``a`` to ``b``, two snapshots of the same session.
+
+    ``events`` are the stored events between the two positions, read from the log by
+    the caller (``SessionHistory.diff``); without them, ``events_added`` has only the
+    ones the later snapshot's window holds."""
     if a.session.id != b.session.id:
         raise AgentSessionsError(
             f"a diff compares two points of one session, not {a.session.id} and {b.session.id}",
@@ -877,6 +892,7 @@ def diff(a: SessionSnapshot, b: SessionSnapshot) -> SnapshotDiff:
     ended_before = {call.ended.id for call in a.tool_calls if call.ended is not None}
     errors_before = {event.id for event in a.errors}
     low, high = sorted((a.sequence, b.sequence))
+    between = b.events if events is None else events
     return SnapshotDiff(
         before=a.sequence,
         after=b.sequence,
@@ -884,8 +900,10 @@ def diff(a: SessionSnapshot, b: SessionSnapshot) -> SnapshotDiff:
         run_changes=run_changes,
         runs_added=tuple(run for run_id, run in runs_after.items() if run_id not in runs_before),
         runs_removed=tuple(run_id for run_id in runs_before if run_id not in runs_after),
-        events_added=b.event_count - a.event_count,
-        events=tuple(event for event in b.events if low < (event.sequence_number or 0) <= high),
+        events_added=tuple(
+            event for event in between if low < (event.sequence_number or 0) <= high
+        ),
+        events_applied=b.event_count - a.event_count,
         tool_calls_opened=tuple(
             call
             for call in b.tool_calls
@@ -905,8 +923,27 @@ def diff(a: SessionSnapshot, b: SessionSnapshot) -> SnapshotDiff:
 class RecordChange:
     """One stored version of a session or run record and the log position its change
     committed at (``RecordEvent.log_position``): what a replay interleaves with the
-    log's events. ``approximate`` marks a position derived by a migration."""
+    log's events. ``approximate`` marks a position derived by a migration.
+
+    ``committed_at`` (the stored change's timestamp) and ``with_events`` (it committed
+    in the same transaction as the event at ``position``) place it in time, for a
+    replay by time: see :meth:`visible_at`."""
 
     position: int
     record: Session | Run
     approximate: bool = False
+    committed_at: datetime | None = None
+    with_events: bool = False
+
+    def visible_at(self, position: int, moment: datetime) -> bool:
+        """Whether a replay at ``moment``, whose log position is ``position`` (the last
+        event not after it), shows this change: one at an earlier position always; one
+        at ``position`` when it committed with that event, or at or before ``moment``
+        (a change saved after the event, but after ``moment`` too, did not exist yet).
+        A change without a commit time (none is stored without one) counts as not
+        after it."""
+        if self.position != position:
+            return self.position < position
+        if self.with_events or self.committed_at is None:
+            return True
+        return self.committed_at <= moment

@@ -10,12 +10,27 @@ is ``domain/replay.py``; this module reads what it needs and drives it.
 
 What it reads: the small record streams in full, and the log only up to the position
 asked for, in pages, plus a window of events around it. ``steps()`` folds once and
-snapshots at every event, so iterating a whole session costs one pass, not one replay
-per step.
+snapshots at every event, reading ``window`` events ahead of the fold so that each
+step's window is the one ``at(n)`` shows; iterating a whole session costs one pass, not
+one replay per step.
+
+**By time** (``until(t)``): the position of ``t`` is that of the last event whose own
+timestamp is not after ``t``. A record change at position p is visible at ``t`` when
+p is below that position, or equal to it and either committed in the same transaction
+as event p (``RecordEvent.with_events``: a ``flush``, ``save_session_with_events``,
+``write_session``) or committed (its stored timestamp) at or before ``t``. So a run
+completed by a ``save_run`` after ``t`` is still running at ``t``, although the log
+had not moved.
 
 One exception to "as it was": the session's first record is shown from position 0 even
-when a ``flush`` created it with its first events. A session's events cannot exist
-without it, and a snapshot without a session would be no answer.
+when a ``flush`` created it with its first events, or (by time) when ``t`` is before the
+session existed. A session's events cannot exist without it, and a snapshot without a
+session would be no answer: ``until`` a time before the session gives the position-0
+snapshot, with its first record and the records committed by then (none).
+
+A ``SessionHistory`` reads the record changes and pruned ranges once, when it is
+built: it is a view of the moment it was built, and positions past the log it saw
+are refused. Build a new one to see later writes.
 """
 
 from __future__ import annotations
@@ -86,24 +101,44 @@ def pruned_ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
     return ranges
 
 
+def visible_changes(
+    changes: Sequence[RecordChange], position: int, moment: datetime
+) -> list[RecordChange]:
+    """``changes`` as a replay at ``moment`` sees them, its log position being
+    ``position`` (``RecordChange.visible_at``). A record's versions at ``position`` stop
+    at the first one not yet committed: a later version of the same record cannot
+    have been (each holds the whole record, so skipping one would show a later state)."""
+    hidden: set[tuple[type, str]] = set()
+    kept: list[RecordChange] = []
+    for change in changes:
+        key = (type(change.record), change.record.id)
+        if key in hidden:
+            continue
+        if change.visible_at(position, moment):
+            kept.append(change)
+        elif change.position == position:
+            hidden.add(key)
+    return kept
+
+
 class _Replay:
     """One pass over the history: records and gaps are applied as the position reaches
-    them, events as they come."""
+    them, events as they come. ``first_session`` is the session's first stored record,
+    shown from position 0 whatever its own (the exception of the module docstring)."""
 
     def __init__(
-        self, changes: list[RecordChange], gaps: list[tuple[int, int]], pricing: PricingTable | None
+        self,
+        changes: list[RecordChange],
+        gaps: list[tuple[int, int]],
+        pricing: PricingTable | None,
+        first_session: RecordChange | None,
     ) -> None:
         self.fold = HistoryFold(pricing)
         self._changes = changes
         self._next_change = 0
         self._gaps = gaps
         self._next_gap = 0
-        first_session = next(
-            (c for c in changes if isinstance(c.record, Session)),
-            None,
-        )
-        if first_session is not None and first_session.position > 0:
-            # The exception of the module docstring: the session exists from position 0.
+        if first_session is not None:
             self.fold.apply_record(first_session.record, approximate=first_session.approximate)
         self.records_through(0)
 
@@ -164,6 +199,9 @@ class SessionHistory:
         self.session_id = session_id
         self._pricing = pricing
         self._changes, pruned = source.record_changes(session_id)
+        self._first_session = next(
+            (change for change in self._changes if isinstance(change.record, Session)), None
+        )
         self._gaps = pruned_ranges(pruned)
         #: The highest sequence number the log has given (pruned ones included).
         self.latest = source.get_latest_sequence(session_id)
@@ -214,37 +252,54 @@ class SessionHistory:
             )
         return position
 
-    def _replay(self) -> _Replay:
-        return _Replay(self._changes, self._gaps, self._pricing)
+    def _replay(self, changes: list[RecordChange] | None = None) -> _Replay:
+        return _Replay(
+            self._changes if changes is None else changes,
+            self._gaps,
+            self._pricing,
+            self._first_session,
+        )
+
+    def _window(self, position: int, width: int) -> list[Event]:
+        """The events from ``position - width`` to ``position + width`` (by sequence
+        number: a pruned one leaves a hole, not a wider window), read whole."""
+        return list(self._events(after=max(0, position - width - 1), through=position + width))
+
+    def _snapshot(
+        self, position: int, width: int, changes: list[RecordChange] | None = None
+    ) -> SessionSnapshot:
+        replay = self._replay(changes)
+        for item in self._fold_items(through=position):
+            replay.event(item)
+        replay.finish_at(position)
+        # The window is read apart from the fold, which needs whole events only of
+        # the types it keeps.
+        return replay.fold.snapshot(window=self._window(position, width))
 
     # snapshots --------------------------------------------------------------------------
 
     def at(self, sequence: int, *, window: int = DEFAULT_WINDOW) -> SessionSnapshot:
         """The session as it was at log position ``sequence`` (0: before the first
-        event), with up to ``window`` events on each side of it."""
+        event), with the events from ``sequence - window`` to ``sequence + window``."""
         position = self._position(sequence)
-        width = checked_int(window, "window")
-        replay = self._replay()
-        for item in self._fold_items(through=position):
-            replay.event(item)
-        replay.finish_at(position)
-        # The window is read whole, apart from the fold (which needs whole events only
-        # of the types it keeps): the events from ``position - width`` to
-        # ``position + width``.
-        around = list(self._events(after=max(0, position - width - 1), through=position + width))
-        return replay.fold.snapshot(window=around)
+        return self._snapshot(position, checked_int(window, "window"))
 
     def until(self, moment: datetime, *, window: int = DEFAULT_WINDOW) -> SessionSnapshot:
         """The session as it was at ``moment``: at the last event whose own timestamp
-        is not after it (events carry the time they happened)."""
+        is not after it (events carry the time they happened), with the record changes
+        committed by then (the rule of the module docstring: a change at that very
+        position shows when it committed with the event or at or before ``moment``).
+        Before the session's first event, the position-0 snapshot."""
         if not isinstance(moment, datetime):
             raise ValidationError("until takes a datetime", details={"field": "until"})
         cutoff = require_aware(moment, "until")
+        width = checked_int(window, "window")
         position = 0
         for event in self._fold_items(through=self.latest):
             if event.timestamp <= cutoff:
                 position = event.sequence_number or position
-        return self.at(position, window=window)
+        changes = visible_changes(self._changes, position, cutoff)
+        return self._snapshot(position, width, changes)
 
     def steps(
         self,
@@ -254,29 +309,82 @@ class SessionHistory:
         run_id: str | None = None,
         window: int = DEFAULT_WINDOW,
     ) -> Iterator[SessionSnapshot]:
-        """A snapshot at every event from ``start`` to ``stop`` (inclusive; the last
-        event when ``None``), only at the events of ``run_id`` when given; each with the
-        ``window`` events before it. One pass: the fold moves forward event by event."""
+        """A snapshot at every stored event from ``start`` to ``stop`` (inclusive; the
+        last event when ``None``), and at 0 when ``start`` is 0 and no ``run_id`` is
+        given; only at the events of ``run_id`` when given. Each equals ``at(n,
+        window=window)``, its window included. One pass: the fold moves forward event by
+        event, and the log is read ``window`` events ahead of it."""
         first = checked_int(start, "start")  # past the end: no steps
         last = self.latest if stop is None else self._position(stop, "stop")
         width = checked_int(window, "window")
         replay = self._replay()
-        recent: deque[Event] = deque(maxlen=width + 1)
+        log = _Lookahead(self._events(through=min(self.latest, last + width)), width)
         if first == 0 and run_id is None:
-            yield replay.fold.snapshot()
-        for event in self._events(through=last):
-            replay.event(event)
-            recent.append(event)
+            yield replay.fold.snapshot(window=log.window(0))
+        while (event := log.next()) is not None:
             number = event.sequence_number or 0
+            if number > last:
+                return
+            replay.event(event)
             if number >= first and (run_id is None or event.run_id == run_id):
-                replay.records_through(number)
-                yield replay.fold.snapshot(window=list(recent))
+                yield replay.fold.snapshot(window=log.window(number))
 
     def diff(self, a: int | SessionSnapshot, b: int | SessionSnapshot) -> SnapshotDiff:
-        """What changed between two points (positions or snapshots)."""
+        """What changed between two points (positions or snapshots). ``events_added``
+        holds every stored event between them, read from the log, not only those of a
+        snapshot's window."""
         before = a if isinstance(a, SessionSnapshot) else self.at(a)
         after = b if isinstance(b, SessionSnapshot) else self.at(b)
-        return diff(before, after)
+        low, high = sorted((before.sequence, after.sequence))
+        between = list(self._events(after=low, through=high))
+        return diff(before, after, events=between)
+
+
+class _Lookahead:
+    """The log as ``steps()`` reads it: the event the fold takes next, and the window
+    around the fold's position from events already read, reading ahead only as far as
+    a window reaches. Holds a window's worth of events, whatever the session's
+    length."""
+
+    def __init__(self, events: Iterator[Event], width: int) -> None:
+        self._source = events
+        self._width = width
+        self._read: deque[Event] = deque()  # read, in order; those before ``_next`` taken
+        self._next = 0  # index in ``_read`` of the event the fold takes next
+        self._last_read = 0
+        self._done = False
+
+    def next(self) -> Event | None:
+        """The event the fold takes next, ``None`` at the end. Events no later window
+        reaches (below this one's position minus the width) are forgotten."""
+        if self._next == len(self._read) and not self._read_one():
+            return None
+        event = self._read[self._next]
+        self._next += 1
+        low = (event.sequence_number or 0) - self._width
+        while (self._read[0].sequence_number or 0) < low:
+            self._read.popleft()  # taken already: it is below the fold's position
+            self._next -= 1
+        return event
+
+    def window(self, position: int) -> list[Event]:
+        """The events from ``position - width`` to ``position + width``, ``position``
+        being the fold's (that of the event taken last, or 0 before the first)."""
+        low, high = position - self._width, position + self._width
+        while self._last_read <= high and self._read_one():
+            pass
+        return [event for event in self._read if low <= (event.sequence_number or 0) <= high]
+
+    def _read_one(self) -> bool:
+        if self._done:
+            return False
+        event = next(self._source, None)
+        if event is None:
+            self._done = True
+            return False
+        self._read.append(event)
+        self._last_read = event.sequence_number or self._last_read
+        return True
 
 
 def fork_session(
@@ -290,7 +398,11 @@ def fork_session(
     """A new session that starts where ``session_id`` stood at ``at``: a child of it
     (``parent_session_id``, ``metadata["forked_from"]``) whose log holds copies of the
     events up to ``at`` (new ids, numbered from 1; pruned ones are gone) and whose runs
-    are the runs as they were then (new ids). Written in one transaction."""
+    are the runs as they were then (new ids). Written in one transaction.
+
+    The copies are renumbered: with events of 1..N pruned, the fork's log is shorter
+    than N (``get_latest_sequence(fork)`` is the number of events copied), while
+    ``metadata["forked_from"]["sequence"]`` keeps the original N, the point forked."""
     history = SessionHistory(source, session_id, include_deleted=include_deleted)
     snapshot = history.at(at, window=0)
     now = utc_now()

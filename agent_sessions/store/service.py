@@ -289,18 +289,32 @@ class EventSourcedSessionStore:
         return cache.get(stream)
 
     def _revised_session(
-        self, session: Session, position: int, intent: _Intent, *, trusted: bool = False
+        self,
+        session: Session,
+        position: int,
+        intent: _Intent,
+        *,
+        trusted: bool = False,
+        with_events: bool = False,
     ) -> SessionAggregate:
         """The session's aggregate with ``session`` applied, its changes recording the
-        log ``position`` they commit at."""
+        log ``position`` they commit at, and ``with_events`` when they commit with the
+        event at that position (``RecordEvent.with_events``)."""
         stream = session_stream_id(session.id)
         aggregate = self._current(self._sessions, stream, session, trusted)
         if aggregate is None:
-            aggregate = SessionAggregate.start(session, log_position=position)
+            if session.version is not None and self._erased(session.id):
+                # A record read before the session was erased: saving it would bring
+                # back what the erasure removed (a lost delete). A new record may
+                # reuse the id; a read one may not.
+                raise session_not_found(session.id)
+            aggregate = SessionAggregate.start(
+                session, log_position=position, with_events=with_events
+            )
         else:
             prior = intent.prior(stream) or self._unacknowledged.get(stream)
             merged = self._merged(stream, session, aggregate, prior)
-            aggregate.revise(merged, log_position=position)
+            aggregate.revise(merged, log_position=position, with_events=with_events)
         intent.records[stream] = aggregate.record
         return aggregate
 
@@ -369,6 +383,9 @@ class EventSourcedSessionStore:
 
         return self._guard("list_sessions", work)
 
+    def _erased(self, session_id: str) -> bool:
+        return bool(self._app.recorder.select_events(tombstone_id(session_id), limit=1))
+
     def delete_session(self, session_id: str) -> None:
         """Erase the session, its runs and its events, with their index rows, in one
         transaction; a tombstone with ids only records that it happened, so read models
@@ -424,16 +441,22 @@ class EventSourcedSessionStore:
         _stamp(run, self._acknowledged(intent, lambda: self._write("save_run", attempt)))
 
     def _revised_run(
-        self, run: Run, position: int, intent: _Intent, *, trusted: bool = False
+        self,
+        run: Run,
+        position: int,
+        intent: _Intent,
+        *,
+        trusted: bool = False,
+        with_events: bool = False,
     ) -> RunAggregate:
         stream = run_stream_id(run.id)
         aggregate = self._current(self._runs, stream, run, trusted)
         if aggregate is None:
-            aggregate = RunAggregate.start(run, log_position=position)
+            aggregate = RunAggregate.start(run, log_position=position, with_events=with_events)
         else:
             prior = intent.prior(stream) or self._unacknowledged.get(stream)
             merged = self._merged(stream, run, aggregate, prior)
-            aggregate.revise(merged, log_position=position)
+            aggregate.revise(merged, log_position=position, with_events=with_events)
         intent.records[stream] = aggregate.record
         return aggregate
 
@@ -651,12 +674,18 @@ class EventSourcedSessionStore:
                 position = claim.new
                 # Planned from remembered numbers only when they were not 0.
                 trusted = first_attempt and claim.expected > 0 and not plan.read
-            session_aggregate = self._revised_session(session, position, intent, trusted=trusted)
+            # With new events, the records commit with the last of them.
+            with_events = claim is not None
+            session_aggregate = self._revised_session(
+                session, position, intent, trusted=trusted, with_events=with_events
+            )
             plan.index.sessions.append(SessionRow.of(session_aggregate.record))
             aggregates: list[Any] = [session_aggregate]
             run_aggregate = None
             if run is not None:
-                run_aggregate = self._revised_run(run, position, intent, trusted=trusted)
+                run_aggregate = self._revised_run(
+                    run, position, intent, trusted=trusted, with_events=with_events
+                )
                 plan.index.runs.append(RunRow.of(run_aggregate.record))
                 aggregates.append(run_aggregate)
             self._save(*aggregates, *plan.log_events, index=plan.index, intent=intent)
@@ -810,6 +839,8 @@ class EventSourcedSessionStore:
                             position=0 if position is None else position,
                             record=aggregate.read(),
                             approximate=position is None or event.approximate_position,
+                            committed_at=event.timestamp,
+                            with_events=event.with_events,
                         )
                     )
             changes.sort(key=lambda change: change.position)  # stable: streams keep order
@@ -859,7 +890,9 @@ class EventSourcedSessionStore:
                 numbers.setdefault(stored.run_id, []).append(stored.sequence_number or 0)
             last = max((n for ns in numbers.values() for n in ns), default=0)
             aggregates: list[Any] = [_replayed_session(session, last)]
-            aggregates += [_replayed_run(run, numbers.get(run.id, [])) for run in runs]
+            aggregates += [
+                _replayed_run(run, numbers.get(run.id, []), copied=last > 0) for run in runs
+            ]
             plan.index.sessions.append(SessionRow.of(session))
             plan.index.runs.extend(RunRow.of(run) for run in runs)
             self._save(*aggregates, *plan.log_events, index=plan.index)
@@ -899,24 +932,31 @@ _FINISHED_SESSION = frozenset(
 
 
 def _replayed_session(session: Session, last: int) -> SessionAggregate:
-    """A copied session's stream: active from 0, finished at its last event."""
+    """A copied session's stream: active from 0, finished at its last event. Its
+    changes are marked ``with_events`` when the copy has events: they commit with them,
+    and their own timestamps (the copy's) say nothing of the copied events' times, so
+    a replay by time places them by position alone."""
+    copied = last > 0
     if last == 0 or session.status not in _FINISHED_SESSION:
-        return SessionAggregate.start(session, log_position=0)
+        return SessionAggregate.start(session, log_position=0, with_events=copied)
     aggregate = SessionAggregate.start(
-        dataclasses.replace(session, status=SessionStatus.ACTIVE, version=None), log_position=0
+        dataclasses.replace(session, status=SessionStatus.ACTIVE, version=None),
+        log_position=0,
+        with_events=copied,
     )
-    aggregate.revise(session, log_position=last)
+    aggregate.revise(session, log_position=last, with_events=copied)
     return aggregate
 
 
-def _replayed_run(run: Run, numbers: list[int]) -> RunAggregate:
+def _replayed_run(run: Run, numbers: list[int], *, copied: bool) -> RunAggregate:
     """A copied run's stream: there from just before its first event; a finished run
-    running until its last event, as given from it."""
+    running until its last event, as given from it. ``copied``: the copy has events,
+    so its changes are ``with_events`` (see ``_replayed_session``)."""
     if not numbers:
-        return RunAggregate.start(run, log_position=0)
+        return RunAggregate.start(run, log_position=0, with_events=copied)
     first, last = min(numbers), max(numbers)
     if not run.is_terminal:
-        return RunAggregate.start(run, log_position=first - 1)
+        return RunAggregate.start(run, log_position=first - 1, with_events=True)
     opening = dataclasses.replace(
         run,
         status=RunStatus.RUNNING,
@@ -928,8 +968,8 @@ def _replayed_run(run: Run, numbers: list[int]) -> RunAggregate:
         turn_count=0,
         version=None,
     )
-    aggregate = RunAggregate.start(opening, log_position=first - 1)
-    aggregate.revise(run, log_position=last)
+    aggregate = RunAggregate.start(opening, log_position=first - 1, with_events=True)
+    aggregate.revise(run, log_position=last, with_events=True)
     return aggregate
 
 
