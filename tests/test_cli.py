@@ -37,7 +37,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200", **(env or {})})
+    """The command, its stdout not a terminal and no ``COLUMNS``: what a pipe sees."""
+    return CliRunner().invoke(cli, list(args), env={"COLUMNS": None, **(env or {})})
 
 
 def demo_session(url: str) -> str:
@@ -129,6 +130,7 @@ READ_COMMANDS = [
     ["fork", "ses_x", "--at", "1"],
     ["projections", "status"],
     ["projections", "rebuild", "sessions"],
+    ["migrate"],  # not a read, but it never creates a store either
 ]
 
 
@@ -151,6 +153,8 @@ def test_read_commands_never_create_a_sqlite_store(tmp_path: Path) -> None:
             assert len(result.stderr.splitlines()) == 1
     assert not missing.parent.exists()
     assert empty.stat().st_size == 0
+    # An in-memory store is always there, at the current version: nothing to migrate.
+    assert invoke("migrate", "--store", "memory://").exit_code == 0
 
 
 def test_read_commands_never_create_a_postgres_schema(pg_server_url: str) -> None:

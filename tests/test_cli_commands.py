@@ -54,7 +54,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def invoke(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=stdin, env={"COLUMNS": "200"})
+    """The command, its stdout not a terminal and no ``COLUMNS``: what a pipe sees."""
+    return CliRunner().invoke(cli, list(args), input=stdin, env={"COLUMNS": None})
 
 
 def ok(*args: str, stdin: str | None = None) -> Result:
@@ -216,6 +217,64 @@ def test_import_reports_skipped_lines_by_file_and_line(url: str, tmp_path: Path)
     missing = invoke("import", "claude-code", str(tmp_path / "nope.jsonl"), "--store", url)
     assert missing.exit_code == 1
     assert "does not exist" in missing.stderr
+
+
+def test_import_claude_code_prices_with_the_pricing_file(
+    url: str, transcripts: Path, tmp_path: Path
+) -> None:
+    """``--pricing FILE`` (the shape ``cost --pricing`` reads) is what the imported
+    runs' recorded cost is priced with; importing again without it reprices them with
+    the built-in table. A bad file is refused before the store is opened."""
+    flat = tmp_path / "flat.json"  # one rate for every kind of token
+    flat.write_text(json.dumps({"anthropic": {"input": 1e-6, "output": 1e-6}}))
+    ok("import", "claude-code", str(transcripts), "--pricing", str(flat), "--store", url)
+    ids = [s["id"] for s in document("sessions", "--store", url)["sessions"]]
+    runs = [run for i in ids for run in document("show", i, "--store", url)["runs"]]
+    assert runs
+    for run in runs:
+        assert run["cost_usd"] == pytest.approx(run["token_usage"]["total_tokens"] * 1e-6)
+    tokens = sum(run["token_usage"]["total_tokens"] for run in runs)
+    priced = document("cost", "--store", url)["summary"]["total_cost_usd"]
+    assert priced == pytest.approx(tokens * 1e-6)
+
+    again = document("import", "claude-code", str(transcripts), "--store", url)
+    assert (again["runs"], again["events"]) == (0, 0)
+    assert document("cost", "--store", url)["summary"]["total_cost_usd"] != pytest.approx(priced)
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"anthropic": {"input": "cheap"}}')
+    elsewhere = "sqlite:///" + str(tmp_path / "never.db")
+    refused = invoke("import", "claude-code", str(transcripts), "--pricing", str(bad))
+    assert refused.exit_code == 1
+    assert str(bad) in refused.stderr
+    refused = invoke(
+        "import", "claude-code", str(transcripts), "--pricing", str(bad), "--store", elsewhere
+    )
+    assert refused.exit_code == 1
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_import_claude_code_of_a_session_folder_and_a_home_path(url: str, tmp_path: Path) -> None:
+    """A session's folder (``<uuid>/`` holding ``subagents/*.jsonl``) imports its
+    sub-agents as children of ``<uuid>``'s session; a quoted ``~`` is the home folder."""
+    session_file = write_sample_transcript(tmp_path / "home" / "projects" / "sample")
+    folder = session_file.parent / session_file.stem
+    (child_file,) = (folder / "subagents").glob("*.jsonl")
+    report = document("import", "claude-code", str(folder), "--store", url)
+    assert (report["sessions"], report["skipped"]) == (1, [])
+    (child,) = document("sessions", "--store", url)["sessions"]
+    assert child["id"] == f"cc-{session_file.stem}-agent-{child_file.stem.removeprefix('agent-')}"
+    assert child["parent_session_id"] == f"cc-{session_file.stem}"
+
+    home = {"HOME": str(tmp_path / "home")}
+    at_home = CliRunner().invoke(
+        cli,
+        ["import", "claude-code", "~/projects", "--json", "--store", url],
+        env={"COLUMNS": None, **home},
+    )
+    assert at_home.exit_code == 0, at_home.output
+    assert json.loads(at_home.stdout)["sessions"] == 1  # the parent; its child was there
+    assert document("sessions", "--store", url)["total_count"] == 2
 
 
 def test_export_import_export_is_byte_identical(
@@ -618,6 +677,10 @@ READ_COMMANDS = [
     ["export", "--all"],
     ["projections", "status"],
     ["projections", "forget", "x"],
+    # Not a read, but a missing store is a mistyped URL for it too: a new store is
+    # made by its first write, at the current version.
+    ["migrate"],
+    ["migrate", "--dry-run"],
 ]
 
 
@@ -748,17 +811,18 @@ def test_names_from_the_store_print_as_inert_text(url: str) -> None:
     assert "[bold red]model[/]" in ok("cost", "--store", url).stdout
 
 
-def test_every_command_has_help_and_json_where_it_prints_data() -> None:
-    """Every command answers --help; the ones that print data accept --json (export
-    prints JSON Lines always)."""
-    data_commands = {
-        "import claude-code", "import jsonl", "sessions", "show", "events", "tail", "replay",
-        "fork", "stats", "usage", "cost", "maintain", "doctor", "projections status",
+def test_every_command_has_help_and_json() -> None:
+    """Every command answers --help and accepts --json: each prints data or a result
+    (export prints JSON Lines either way)."""
+    commands = {
+        "import claude-code", "import jsonl", "export", "sessions", "show", "events", "tail",
+        "replay", "fork", "stats", "usage", "cost", "maintain", "doctor",
+        "projections status", "projections run", "projections rebuild", "projections forget",
         "migrate", "demo",
     }  # fmt: skip
-    for name in data_commands | {"export", "projections run", "projections rebuild"}:
+    for name in commands:
         result = ok(*name.split(), "--help")
-        assert ("--json" in result.stdout) == (name in data_commands), name
+        assert "--json" in result.stdout, name
 
 
 # -- demo ---------------------------------------------------------------------------------

@@ -66,10 +66,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    """The command line as a user runs it (exit codes and messages included), wide
-    enough that no line of the output is cut."""
+    """The command line as a user runs it (exit codes and messages included), its
+    stdout not a terminal and no ``COLUMNS``: what a pipe sees."""
     runner = CliRunner()
-    return runner.invoke(cli, list(args), env={"COLUMNS": "200", **(env or {})})
+    no_width: dict[str, str | None] = {"COLUMNS": None}
+    return runner.invoke(cli, list(args), env={**no_width, **(env or {})})
 
 
 @dataclass(frozen=True)

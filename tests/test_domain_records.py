@@ -28,6 +28,7 @@ from agent_sessions import (
     SessionStatus,
 )
 from agent_sessions.domain import event_types
+from agent_sessions.domain.checks import MAX_COST_USD
 from agent_sessions.domain.event import SCHEMA_VERSION
 from agent_sessions.domain.serialization import new_id, to_json_value
 from agent_sessions.domain.statuses import TERMINAL_RUN_STATUSES
@@ -594,19 +595,22 @@ def test_run_turn_count_must_be_a_non_negative_integer(value: Any) -> None:
 INT64_MAX = 2**63 - 1
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.01, 10**400])
-def test_run_cost_must_be_finite_and_non_negative(value: Any) -> None:
-    with raises_code("validation_error", "cost_usd must be a finite number >= 0") as info:
+@pytest.mark.parametrize(
+    "value", [math.nan, math.inf, -math.inf, -0.01, 10**400, MAX_COST_USD * 1.01, 1e308]
+)
+def test_run_cost_must_be_finite_non_negative_and_at_most_the_maximum(value: Any) -> None:
+    bounds = f"cost_usd must be a finite number from 0 to {MAX_COST_USD}"
+    with raises_code("validation_error", bounds) as info:
         Run.new(session_id="s").with_cost(value)
     assert info.value.details["field"] == "cost_usd"
 
 
-@pytest.mark.parametrize("value", [0, 0.0, 1e-12, 1.7976931348623157e308, 10**300])
-def test_run_cost_accepts_every_finite_non_negative_float(value: Any) -> None:
+@pytest.mark.parametrize("value", [0, 0.0, 1e-12, 12.5, MAX_COST_USD, int(MAX_COST_USD)])
+def test_run_cost_accepts_every_finite_non_negative_float_up_to_the_maximum(value: Any) -> None:
     assert Run.new(session_id="s").with_cost(value).cost_usd == float(value)
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0, 10**400])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0, 10**400, 1e308])
 def test_run_from_dict_reads_a_stored_cost_that_is_not_one_as_none(value: Any) -> None:
     assert Run.from_dict(run_map(cost_usd=value)).cost_usd is None
 
@@ -963,6 +967,25 @@ def test_enum_values_inside_maps_become_plain_strings() -> None:
 def test_non_string_scalar_keys_become_strings_recursively() -> None:
     event = Event.new(type="message_sent", session_id="s", data={"outer": {1: "a", 2.5: "b"}})
     assert event.data == {"outer": {"1": "a", "2.5": "b"}}
+
+
+def test_scalar_keys_are_spelled_as_json_spells_them() -> None:
+    data = {True: 1, False: 2, None: 3, 7: 4, 0.5: 5}
+    event = Event.new(type="message_sent", session_id="s", data=data)
+    assert event.data == json.loads(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "colliding",
+    [{1: "a", "1": "b"}, {True: "a", "true": "b"}, {"x": {None: 1, "null": 2}}],
+    ids=["int-and-text", "bool-and-text", "nested-null"],
+)
+def test_keys_that_are_one_json_key_are_refused_not_merged(colliding: dict[Any, Any]) -> None:
+    with raises_code("validation_error") as refused:
+        Session.new(agent_id="a", metadata=colliding)
+    assert refused.value.details["field"] == "metadata"
+    with raises_code("validation_error"):
+        Event.new(type="message_sent", session_id="s", data=colliding)
 
 
 def test_tuples_become_lists_and_datetimes_iso_strings() -> None:

@@ -158,6 +158,51 @@ def test_a_session_file_brings_its_sub_agents_and_a_sub_agent_file_alone_finds_i
         assert child.parent_session_id == expected_session_id(session_file)
 
 
+def test_a_session_folder_without_its_session_file_gives_its_sub_agents(tmp_path: Path) -> None:
+    """A session's folder named on its own, or left in a project without its session
+    file, holds transcripts: its sub-agents', children of the session the folder is
+    named after."""
+    session_file = _sample(tmp_path)
+    folder = session_file.parent / session_file.stem
+    (child_file,) = (folder / "subagents").glob("*.jsonl")
+    with open_store("memory://") as store:
+        report = import_claude_code(store, [folder])
+        (child,) = store.list_sessions()
+    assert (report.sessions, report.skipped) == (1, [])
+    assert child.id == expected_session_id(child_file)
+    assert child.parent_session_id == expected_session_id(session_file)
+
+    session_file.unlink()  # the project now holds only the folder
+    with open_store("memory://") as store:
+        import_claude_code(store, [session_file.parent])
+        (orphan,) = store.list_sessions()
+    assert orphan.id == child.id
+    assert orphan.parent_session_id == child.parent_session_id
+
+    empty = tmp_path / "empty-session"
+    (empty / "subagents").mkdir(parents=True)
+    with open_store("memory://") as store, raises_code("validation_error"):
+        import_claude_code(store, [empty])
+
+
+def test_the_importers_are_importable_from_the_package() -> None:
+    """``agent_sessions.importers`` re-exports every entry point and the report types,
+    and nothing else public."""
+    import agent_sessions.importers as package
+    from agent_sessions.importers import adk, jsonl, langgraph, openai_agents, report
+
+    assert package.import_claude_code is import_claude_code
+    assert package.ImportReport is ImportReport
+    assert package.SkippedLine is report.SkippedLine
+    assert package.export_jsonl is jsonl.export_jsonl
+    assert package.import_jsonl is jsonl.import_jsonl
+    assert package.import_adk is adk.import_adk
+    assert package.import_langgraph is langgraph.import_langgraph
+    assert package.import_openai_agents is openai_agents.import_openai_agents
+    public = {name for name, value in vars(package).items() if callable(value)}
+    assert set(package.__all__) == {name for name in public if not name.startswith("_")}
+
+
 def test_the_folder_of_projects_imports_every_project(tmp_path: Path) -> None:
     """The shape of ``~/.claude/projects``: project folders of session files."""
     files = [_sample(tmp_path, seed) for seed in (0, 1)]

@@ -135,7 +135,8 @@ def test_a_run_the_runs_view_cannot_apply_stops_that_view_alone(store_url: str) 
             query.get_usage_summary,
             query.get_usage_by_day,
             query.get_cost_summary,
-            lambda: query.search_sessions(agent_id="agent"),  # it filters on runs too
+            lambda: query.get_session_stats(session.id),
+            lambda: query.search_sessions(provider="anthropic"),  # it filters on runs
         ):
             with projection_failed("runs") as details:
                 read()
@@ -145,8 +146,11 @@ def test_a_run_the_runs_view_cannot_apply_stops_that_view_alone(store_url: str) 
             assert details["error_code"] == "validation_error"
             assert "token_usage.input_tokens" in details["error"]
 
-        # Everything that does not read the runs view keeps working, new writes included.
+        # Everything that does not read the runs view keeps working, new writes included:
+        # a session search without a provider filter among them.
         assert session_exists(store, later.id)
+        assert {s.id for s in query.search_sessions().sessions} == {session.id, later.id}
+        assert [s.id for s in query.search_sessions(agent_id="agent").sessions] == [session.id]
         assert query.count_events(session_ids=[session.id]) == 1
         assert [e.session_id for e in query.search_events().events] == [session.id]
         assert store.get_session(later.id) == later

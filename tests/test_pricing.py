@@ -8,6 +8,7 @@ import pytest
 from agent_loop_support import raises_code
 
 from agent_sessions import Run
+from agent_sessions.domain.checks import MAX_COST_USD
 from agent_sessions.domain.pricing import (
     DEFAULT_PRICING,
     ModelRates,
@@ -103,10 +104,13 @@ def test_a_reported_cost_is_a_positive_finite_number(value: Any) -> None:
     assert reported_cost(0.25) == 0.25
 
 
-def test_a_cost_too_large_for_a_float_is_unknown() -> None:
+def test_a_cost_no_run_may_record_is_unknown() -> None:
+    """Beyond a float, or beyond ``MAX_COST_USD`` (what a record accepts): unknown."""
     table = {"acme": {"input": 1e300, "output": 1e300}}
     assert calculate_cost({"input_tokens": 2**63 - 1}, "acme", None, table) is None
-    assert calculate_cost({"input_tokens": 2}, "acme", None, table) == 2e300
+    assert calculate_cost({"input_tokens": 2}, "acme", None, table) is None
+    at_most = {"acme": {"input": MAX_COST_USD / 2, "output": 0.0}}
+    assert calculate_cost({"input_tokens": 2}, "acme", None, at_most) == MAX_COST_USD
 
 
 @pytest.mark.parametrize(

@@ -151,17 +151,17 @@ Fetch = Callable[[str | None], tuple[list[str], str | None]]
 
 
 def walk(fetch: Fetch) -> list[str]:
-    """Every page until an empty one; each non-empty page must carry a cursor and the
-    empty page must not."""
+    """Every page until one without a cursor: the last page, which holds the last
+    items (a caller never makes a final request that finds nothing); every page before
+    it carries a cursor and items."""
     seen: list[str] = []
     cursor: str | None = None
     for _ in range(100):
         items, cursor = fetch(cursor)
-        if not items:
-            assert cursor is None
-            return seen
-        assert cursor is not None
+        assert items
         seen += items
+        if cursor is None:
+            return seen
     raise AssertionError("pagination did not end")
 
 
@@ -429,6 +429,46 @@ def search(store: Store, kind: str, **options: Any) -> Any:
         "events": q.search_events,
     }
     return operations[kind](**options)
+
+
+def test_the_last_page_has_no_cursor(store: Store) -> None:
+    """Whatever the number of matches and the page size, paging makes exactly as many
+    requests as there are pages: the last one (full or not) carries no cursor, and no
+    request comes back empty unless nothing matches at all. For every search, on the
+    paths that cut pages in SQL, in Python (tags) and with a lookahead row (events)."""
+    q = store.query()
+    searches: dict[str, Callable[[int, str | None], Any]] = {
+        "sessions": lambda n, c: q.search_sessions(agent_id="paged", limit=n, cursor=c),
+        "tagged": lambda n, c: q.search_sessions(tags=["t"], limit=n, cursor=c),
+        "by provider": lambda n, c: q.search_sessions(provider="acme", limit=n, cursor=c),
+        "runs": lambda n, c: q.search_runs(provider="acme", limit=n, cursor=c),
+        "events": lambda n, c: q.search_events(types=["message_sent"], limit=n, cursor=c),
+    }
+
+    def listed(page: Any) -> list[str]:
+        records = getattr(page, "sessions", None) or getattr(page, "runs", None)
+        return [r.id for r in records or getattr(page, "events", None) or []]
+
+    for matches in range(5):
+        for name, fetch in searches.items():
+            for size in range(1, 6):
+                requests: list[int] = []
+                cursor: str | None = None
+                seen: list[str] = []
+                while len(requests) < 10:
+                    page = fetch(size, cursor)
+                    items, cursor = listed(page), page.cursor
+                    requests.append(len(items))
+                    seen += items
+                    if cursor is None:
+                        break
+                pages = max(1, -(-matches // size))
+                assert len(requests) == pages, (name, matches, size, requests)
+                assert len(seen) == len(set(seen)) == matches, (name, matches, size)
+        # One more match of every search.
+        session = add_session(store, agent_id="paged", created=matches, tags=["t"])
+        add_run(store, session.id, started=matches, provider="acme")
+        store.append_events([event(session.id, minute=matches)])
 
 
 @pytest.mark.parametrize("kind", ["sessions", "runs", "events"])
@@ -900,7 +940,10 @@ def test_cost_summary_with_stored_and_computed_costs(store: Store) -> None:
     assert large.cost_usd == pytest.approx(2.0)
     assert (large.input_tokens, large.output_tokens) == (100, 50)
     assert summary.by_model["other"].cost_usd == pytest.approx(3.2)
-    assert summary.by_model["unknown"] == ModelCost(cost_usd=0.25, input_tokens=0, output_tokens=0)
+    assert summary.by_model["unknown"] == ModelCost(
+        cost_usd=0.25, input_tokens=0, output_tokens=0, run_count=1
+    )
+    assert (m1.run_count, large.run_count) == (2, 1)
 
 
 def test_cost_summary_filters(store: Store) -> None:
@@ -1169,7 +1212,9 @@ def genuine_cursors(store: Store) -> dict[str, str]:
     add_session(store, "ses_r")
     add_run(store, "ses_r", "run_1", started=1)
     add_run(store, "ses_r", "run_2", started=2)
-    store.append_events([event("ses_r", minute=m) for m in (1, 2)])
+    add_run(store, "ses_r", "run_3", started=3)
+    # Three of each: a second page of one item is not the last, so it has a cursor.
+    store.append_events([event("ses_r", minute=m) for m in (1, 2, 3)])
     q = store.query()
     cursors = {
         "sessions": q.search_sessions(limit=1).cursor,
@@ -1296,13 +1341,13 @@ def test_a_sort_value_of_the_wrong_type(store: Store) -> None:
     key = bytes.fromhex(row["value"])
     q = store.query()
     # Per kind: the order, and how many items follow (0, "x_1") in it: nothing before
-    # the epoch in the descending orders, both events after sequence 0.
+    # the epoch in the descending orders, the three events after sequence 0.
     cases: list[tuple[Callable[..., Any], str, str, str, Callable[[Any], int]]] = [
         (q.search_sessions, "session", "updated_at_desc", "Session", lambda p: len(p.sessions)),
         (q.search_runs, "run", "started_at_desc", "Run", lambda p: len(p.runs)),
         (q.search_events, "event", "sequence_asc", "Event", lambda p: len(p.events)),
     ]
-    following = {"session": 0, "run": 0, "event": 2}
+    following = {"session": 0, "run": 0, "event": 3}
     # The fingerprints of the unfiltered queries the cursors are used with.
     queries = {
         "session": query_fingerprint(SessionSearch()),

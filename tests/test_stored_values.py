@@ -31,6 +31,7 @@ from agent_sessions import (
     open_store,
 )
 from agent_sessions.composition import Store
+from agent_sessions.domain.checks import MAX_COST_USD
 from agent_sessions.domain.token_usage import TOKEN_KEYS
 
 INT64_MAX = 2**63 - 1
@@ -121,7 +122,7 @@ def test_the_largest_accepted_values_and_their_sums_are_queryable(store: Store) 
     biggest = dict.fromkeys(TOKEN_KEYS, INT64_MAX)
     runs = [
         Run.new(session_id=session.id)
-        .replace(started_at=day, turn_count=INT64_MAX, cost_usd=1e300)
+        .replace(started_at=day, turn_count=INT64_MAX, cost_usd=MAX_COST_USD)
         .with_provider("acme", {"model": "m"})
         .add_token_usage(biggest)
         for _ in range(3)
@@ -140,7 +141,7 @@ def test_the_largest_accepted_values_and_their_sums_are_queryable(store: Store) 
     assert daily.input_tokens == pytest.approx(3 * INT64_MAX, rel=1e-12)
     assert {r.id for r in query.search_runs(min_tokens=INT64_MAX).runs} == {r.id for r in runs}
     costs = query.get_cost_summary()
-    assert costs.total_cost_usd == pytest.approx(3e300)
+    assert costs.total_cost_usd == 3 * MAX_COST_USD
     # Changing one run subtracts its old contribution and adds the new one.
     store.save_run(runs[0].replace(token_usage={"input_tokens": 5}))
     assert query.get_usage_summary().total_input_tokens == 2 * INT64_MAX + 5

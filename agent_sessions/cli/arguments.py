@@ -1,19 +1,26 @@
 """Parsing the values options take, shared by the commands: times, days, event types,
-statuses. A bad value is click's ``BadParameter`` naming the option (exit 1, one line
-saying what a good value looks like); the library checks the rest of each argument."""
+statuses, pricing tables. A bad value is click's ``BadParameter`` naming the option
+(exit 1, one line saying what a good value looks like), or for a file a
+``validation_error`` naming it; the library checks the rest of each argument."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from ..domain.errors import ValidationError
 from ..domain.event_types import EventType
+from ..domain.pricing import PricingTable
 from ..domain.statuses import SessionStatus
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def moment(text: str) -> datetime:
@@ -64,3 +71,60 @@ def converted_all(
 #: mistyped one is a usage error naming the valid ones.
 EVENT_TYPE = click.Choice([t.value for t in EventType])
 SESSION_STATUS = click.Choice([s.value for s in SessionStatus])
+
+
+#: What a pricing file holds, said in each message about a bad one.
+_PRICING_SHAPE = (
+    'write {"provider": {"models": {"model": {"input": 3e-06, "output": 1.5e-05}}}}, '
+    "US dollars per token"
+)
+
+
+def pricing_table(path: Path | None) -> dict[str, Any] | None:
+    """A pricing table from a JSON file (the shape of ``DEFAULT_PRICING``: provider to
+    ``{default?, models?}`` of rates), checked before any store is opened, so that a
+    bad file is one line naming it rather than a failure half-way."""
+    if path is None:
+        return None
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValidationError(
+            f"cannot read the pricing table {path}: {exc} ({_PRICING_SHAPE})",
+            details={"field": "pricing"},
+        ) from exc
+    if not isinstance(table, dict):
+        raise ValidationError(
+            f"the pricing table {path} is not a JSON object ({_PRICING_SHAPE})",
+            details={"field": "pricing"},
+        )
+    try:
+        PricingTable.coerce(table)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"the pricing table {path} is not usable: {exc.message} ({_PRICING_SHAPE})",
+            details={"field": "pricing"},
+        ) from exc
+    return table
+
+
+class UserPath(click.Path):
+    """click's ``Path`` with a leading ``~`` made the home folder first: a path quoted
+    in the shell (``'~/.claude/projects'``), or written after ``--opt=``, is not
+    expanded by the shell, and still means home."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("~"):
+            value = os.path.expanduser(value)
+        return super().convert(value, param, ctx)
+
+
+def pricing_option(help_text: str) -> Callable[[_F], _F]:
+    """``--pricing FILE``: a JSON pricing table (:func:`pricing_table` reads it)."""
+    return click.option(
+        "--pricing",
+        type=UserPath(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help=help_text,
+    )

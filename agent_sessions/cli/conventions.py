@@ -6,7 +6,8 @@ that one; it wins). Without it: ``$AGENT_SESSIONS_URL``, else the default SQLite
 
 Read commands open the store with ``create=False``: a mistyped URL is exit 1 saying
 there is no store there, never a new empty store and an empty answer. Only commands
-whose point is to write (``import``, ``demo``, ``migrate``) may create one.
+whose point is to write (``import``, ``demo``) may create one; ``migrate`` refuses a
+missing store too (a new store is made at the current version by its first write).
 """
 
 from __future__ import annotations

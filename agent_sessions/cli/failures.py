@@ -24,6 +24,10 @@ _HINTS: dict[str, str] = {
     ErrorCode.SESSION_NOT_FOUND: "list the sessions with `agent-sessions sessions`",
     ErrorCode.RUN_NOT_FOUND: "the runs of a session are listed by `agent-sessions show SESSION`",
     ErrorCode.STORAGE_CONNECTION_FAILED: "is the server up and the URL right (--store)?",
+    ErrorCode.INVALID_CURSOR: (
+        "pass the cursor a previous `agent-sessions sessions` printed, with the same "
+        "filters and --order, or omit --cursor"
+    ),
 }
 
 

@@ -31,9 +31,32 @@ class _Console(Console):
         raise BrokenPipeError
 
 
+#: The width of standard output when it is a file or a pipe and ``COLUMNS`` does not
+#: set one: in effect none. Rich would otherwise lay out for 80 columns (or for the
+#: terminal the other streams are attached to) and cut ids and statuses with an
+#: ellipsis, so ``| grep completed`` would miss what the screen shows. Tables take
+#: their natural width in it (none here expands); texts are never cut
+#: (:func:`print_all`).
+UNCUT_WIDTH = 1 << 20
+
+
+def _uncut() -> bool:
+    """Standard output is not a terminal, and ``COLUMNS`` does not ask for a width."""
+    if os.environ.get("COLUMNS", "").strip().isdigit():
+        return False
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        return not (callable(isatty) and isatty())
+    except ValueError:  # closed
+        return True
+
+
 def console() -> Console:
     """Standard output. No automatic highlighting: numbers and ids in data are not
-    coloured by guesswork, only where a view styles them."""
+    coloured by guesswork, only where a view styles them. At a terminal (or with
+    ``COLUMNS``) lines fit its width; into a pipe or a file they are whole."""
+    if _uncut():
+        return _Console(highlight=False, width=UNCUT_WIDTH, soft_wrap=True)
     return _Console(highlight=False)
 
 
@@ -128,15 +151,19 @@ def silence_stdout() -> None:
 
 
 def print_all(out: Console, parts: Iterable[RenderableType]) -> None:
-    """Print each part, texts made :func:`printable`; a ``Text`` made not to wrap
-    (``event_summary.line``) is cut at the console's width (``Console.print`` joins
-    texts into a new one and forgets that setting, so it is passed along here). Tables
-    hold only numbers and run labels."""
+    """Print each part, texts made :func:`printable`. At a terminal, a ``Text`` made
+    not to wrap (``event_summary.line``) is cut at the console's width
+    (``Console.print`` joins texts into a new one and forgets that setting, so it is
+    passed along here); into a pipe (``console()``'s soft wrap) no text is wrapped or
+    cut. Tables hold only numbers, names and run labels."""
     for part in parts:
         if isinstance(part, Text):
             safe = part.copy()
             safe.plain = printable(part.plain)
-            if part.no_wrap:
+            if out.soft_wrap:
+                safe.no_wrap, safe.overflow = True, "ignore"
+                out.print(safe)
+            elif part.no_wrap:
                 out.print(safe, no_wrap=True, overflow=part.overflow or "ellipsis")
             else:
                 out.print(safe)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import click
 from rich.text import Text
@@ -20,8 +21,8 @@ from ..domain.event import Event
 from ..domain.replay import USAGE_KEYS
 from ..domain.run import Run
 from ..domain.token_usage import token_count
-from ..services.query_api import MAX_QUERY_LIMIT
-from ..services.query_results import SessionStats
+from ..services.query_api import MAX_QUERY_LIMIT, QueryAPI
+from ..services.query_results import SessionPage, SessionStats
 from .arguments import EVENT_TYPE, SESSION_STATUS, converted, moment
 from .conventions import json_option, open_existing, require_run, store_option
 from .event_summary import line, usage_text, when
@@ -35,10 +36,25 @@ ORDERS = {"updated": "updated_at_desc", "newest": "created_at_desc", "oldest": "
 DEFAULT_LIMIT = 50
 
 
-def next_page_hint(cursor: str | None, shown: int, limit: int, total: int) -> None:
-    """On stderr, under a full page: how many there are, and how to get the next page."""
-    if cursor is not None and shown == limit and total > shown:
+def next_page_hint(cursor: str | None, shown: int, total: int) -> None:
+    """On stderr, when there is a next page: how many there are, and how to get it."""
+    if cursor is not None:
         note(f"{shown} of {total} session(s) shown; the next page: --cursor {cursor}")
+
+
+def next_cursor(
+    query: QueryAPI, page: SessionPage, search: dict[str, Any], limit: int, cursor: str | None
+) -> str | None:
+    """The page's cursor when there is a next page, else ``None`` (what ``--help``
+    promises). The ``QueryAPI`` returns a cursor after every page that is not empty,
+    even the last: a short page is the last; a first page holding every match is; a
+    full later page is the last when the page after it is empty (one row asked)."""
+    if page.cursor is None or len(page.sessions) < limit:
+        return None
+    if cursor is None and page.total_count <= len(page.sessions):
+        return None
+    after = query.search_sessions(**search, limit=1, cursor=page.cursor)
+    return page.cursor if after.sessions else None
 
 
 @click.command()
@@ -98,23 +114,23 @@ def sessions(
 
     With --json: {"sessions": [...], "cursor": next page or null, "total_count": N}.
     """
+    search: dict[str, Any] = {
+        "agent_id": agent_id,
+        "status": list(statuses) or None,
+        "tags": list(tags) or None,
+        "created_after": since,
+        "created_before": until,
+        "include_deleted": include_deleted,
+        "order_by": ORDERS[order],
+    }
     with open_existing(ctx, store_url) as store, queries(store) as query:
-        page = query.search_sessions(
-            agent_id=agent_id,
-            status=list(statuses) or None,
-            tags=list(tags) or None,
-            created_after=since,
-            created_before=until,
-            include_deleted=include_deleted,
-            order_by=ORDERS[order],
-            limit=limit,
-            cursor=cursor,
-        )
+        page = query.search_sessions(**search, limit=limit, cursor=cursor)
+        following = next_cursor(query, page, search, limit, cursor)
     if as_json:
         print_json(
             {
                 "sessions": [session.to_dict() for session in page.sessions],
-                "cursor": page.cursor,
+                "cursor": following,
                 "total_count": page.total_count,
             }
         )
@@ -123,7 +139,7 @@ def sessions(
         note("no sessions")
         return
     print_all(console(), session_lines(page.sessions))
-    next_page_hint(page.cursor, len(page.sessions), limit, page.total_count)
+    next_page_hint(following, len(page.sessions), page.total_count)
 
 
 def run_tokens(runs: Iterable[Run]) -> dict[str, int]:

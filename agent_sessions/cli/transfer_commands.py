@@ -6,8 +6,8 @@ use never stops it. Exit 0 when the input held anything importable, even with sk
 lines (the summary lists them; ``--json`` has them all); exit 1 when nothing in it was
 importable (no transcript found, or no run or event in it that could be read), since
 that is almost always a wrong path or format. Imports write, so they create the store
-when there is none (like ``demo`` and ``migrate``); ``export`` reads, and never creates
-one.
+when there is none (like ``demo``); ``export`` reads, and never creates one. A path may
+start with ``~`` even where the shell left it unexpanded (quoted).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..domain.errors import ValidationError
 from ..importers.claude_code import import_claude_code
 from ..importers.jsonl import export_jsonl, import_jsonl
 from ..importers.report import ImportReport
+from .arguments import UserPath, pricing_option, pricing_table
 from .conventions import json_option, open_existing, open_or_create, store_option
 from .failures import USER_ERROR
 from .import_adk import adk as import_adk_command
@@ -61,23 +62,33 @@ def import_group() -> None:
     "paths",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, path_type=Path),
+    type=UserPath(exists=True, path_type=Path),
     metavar="PATH...",
+)
+@pricing_option(
+    "price the imported runs with this JSON pricing table (the shape of `cost --pricing`; "
+    "default: the built-in one)"
 )
 @json_option
 @store_option
 @click.pass_context
 def claude_code(
-    ctx: click.Context, paths: tuple[Path, ...], as_json: bool, store_url: str | None
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    pricing: Path | None,
+    as_json: bool,
+    store_url: str | None,
 ) -> None:
-    """Import Claude Code transcripts: .jsonl files, project folders, or all of
-    ~/.claude/projects. Sub-agent transcripts become child sessions; importing a file
-    again adds nothing.
+    """Import Claude Code transcripts: .jsonl files, project folders, a session's
+    folder (its sub-agents), or all of ~/.claude/projects. Sub-agent transcripts
+    become child sessions; importing a file again adds nothing (with another
+    --pricing, it reprices the runs).
 
     With --json: {"sessions", "runs", "events", "already_present", "skipped": [...]}.
     """
+    table = pricing_table(pricing)
     with open_or_create(ctx, store_url) as store, byte_progress("claude-code") as progress:
-        report = import_claude_code(store, list(paths), progress=progress)
+        report = import_claude_code(store, list(paths), progress=progress, pricing=table)
     print_report(report, as_json=as_json, source=", ".join(str(path) for path in paths))
 
 
@@ -94,9 +105,7 @@ def _reading(path: str) -> Iterator[TextIO]:
 
 
 @import_group.command("jsonl")
-@click.argument(
-    "path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
-)
+@click.argument("path", metavar="FILE", type=UserPath(exists=True, dir_okay=False, allow_dash=True))
 @json_option
 @store_option
 @click.pass_context
@@ -140,8 +149,14 @@ def _writing(path: str | None) -> Iterator[TextIO]:
     "--output",
     default=None,
     metavar="FILE",
-    type=click.Path(dir_okay=False, writable=True),
+    type=UserPath(dir_okay=False, writable=True),
     help="write here (default: standard output)",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="accepted for symmetry: the output is JSON Lines with or without it",
 )
 @store_option
 @click.pass_context
@@ -150,11 +165,13 @@ def export(
     session_ids: tuple[str, ...],
     everything: bool,
     output: str | None,
+    as_json: bool,
     store_url: str | None,
 ) -> None:
     """Write sessions (their runs, events and artifact metadata) as JSON Lines, for
     `agent-sessions import jsonl` into this store or another; exporting what was
-    imported gives the same bytes."""
+    imported gives the same bytes. The format is the data, so --json changes
+    nothing."""
     if everything == bool(session_ids):
         raise click.UsageError("name the sessions to export, or pass --all (not both)")
     with open_existing(ctx, store_url) as store, _writing(output) as out:

@@ -8,7 +8,6 @@ exactly what the library answers. Days are UTC, by run start, inclusive.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -21,10 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..composition import Store
-from ..domain.errors import ValidationError
 from ..domain.statuses import SessionStatus
 from ..services.query_results import CostSummary, DailyUsage
-from .arguments import converted, day
+from .arguments import converted, day, pricing_option, pricing_table
 from .conventions import json_option, open_existing, store_option
 from .event_summary import line, money
 from .output import console, plain, print_all, print_json, printable
@@ -50,24 +48,28 @@ def _table(
     first: Sequence[str], rows: Iterable[dict[str, Any]], *, cost: bool, tokens: bool = True
 ) -> Table:
     """One row per item: the ``first`` columns as given, then (with ``tokens``) each
-    token count some row has, the run count and (with ``cost``) the cost."""
+    token count some row has, the run count when the rows have one (a model's cost,
+    ``ModelCost``, does not) and (with ``cost``) the cost."""
     found = list(rows)
     keys = [
         (key, label) for key, label in TOKEN_COLUMNS if tokens and any(r.get(key) for r in found)
     ]
+    runs = any(isinstance(r.get("run_count"), int) for r in found)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for name in first:
         table.add_column(name, no_wrap=True)
     for _, label in keys:
         table.add_column(label, justify="right", no_wrap=True)
-    table.add_column("runs", justify="right", no_wrap=True)
+    if runs:
+        table.add_column("runs", justify="right", no_wrap=True)
     if cost:
         table.add_column("cost", justify="right", no_wrap=True)
     for row in found:
         # Names come from the store: shown as inert text (no markup, no controls).
         cells = [Text(printable(str(row.get(name, "")))) for name in first]
         cells += [Text(_count(row.get(key))) for key, _ in keys]
-        cells.append(Text(_count(row.get("run_count"))))
+        if runs:
+            cells.append(Text(_count(row.get("run_count"))))
         if cost:
             cells.append(Text(money(row.get("cost_usd"))))
         table.add_row(*cells)
@@ -93,30 +95,7 @@ _UNTIL = click.option(
 _PROVIDER = click.option("--provider", default=None, help="only this provider's runs")
 
 
-def _pricing(path: Path | None) -> dict[str, Any] | None:
-    """A pricing table from a JSON file (the shape of ``DEFAULT_PRICING``)."""
-    if path is None:
-        return None
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(
-            f"cannot read the pricing table {path}: {exc}", details={"field": "pricing"}
-        ) from exc
-    if not isinstance(table, dict):
-        raise ValidationError(
-            f"the pricing table {path} is not a JSON object", details={"field": "pricing"}
-        )
-    return table
-
-
-_PRICING = click.option(
-    "--pricing",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE",
-    help="price runs without a recorded cost with this JSON pricing table",
-)
+_PRICING = pricing_option("price runs without a recorded cost with this JSON pricing table")
 
 
 @click.command()
@@ -134,7 +113,7 @@ def stats(
 ) -> None:
     """The store in numbers (sessions by status, runs, events, tokens, cost), or one
     SESSION's (events, runs, tokens, first and last event, cost)."""
-    table = _pricing(pricing)
+    table = pricing_table(pricing)
     with open_existing(ctx, store_url) as store:
         if session_id is not None:
             _session_stats(store, session_id, table, as_json=as_json)
@@ -301,7 +280,7 @@ def cost(
     With --json: {"summary": get_cost_summary, "by_day": get_usage_by_day} (by_day
     is null with --agent: the daily rollup is not kept by agent).
     """
-    table = _pricing(pricing)
+    table = pricing_table(pricing)
     start, end = _day_bounds(since, until)
     with open_existing(ctx, store_url) as store, queries(store) as query:
         summary = query.get_cost_summary(

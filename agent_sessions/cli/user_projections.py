@@ -46,7 +46,8 @@ def load(topic: str) -> Projection:
         ) from exc
     if not isinstance(projection, Projection):
         raise ValidationError(
-            f"{topic} is not a Projection subclass",
+            f"{topic} is not a Projection subclass (name a class that subclasses "
+            "agent_sessions.Projection, as module:Class)",
             details={"field": "projection", "value": topic},
         )
     return projection
@@ -70,6 +71,17 @@ class Loaded:
                     f"`agent-sessions projections forget {name}`)",
                     details={"field": "projection", "name": name},
                 )
+
+
+def require_known(name: str, known: Sequence[str]) -> None:
+    """``name`` is a registered projection; else the error says where the names are
+    (the engine's own error says only that it has none of that name)."""
+    if name not in known:
+        raise ValidationError(
+            f"no projection named {name!r}: the names are listed by `agent-sessions "
+            "projections status` (for one of yours, pass --projection module:Class once)",
+            details={"field": "projection", "name": name},
+        )
 
 
 def register_all(store: Store, topics: Sequence[str]) -> Loaded:

@@ -24,6 +24,12 @@ _E = TypeVar("_E", bound=Enum)
 INT64_MAX = 2**63 - 1
 #: The largest finite float: a bound above it only admits what cannot be a float.
 FLOAT_MAX = sys.float_info.max
+#: The largest cost one record may carry, in US dollars: a trillion, far beyond any
+#: real run. Every float up to ``FLOAT_MAX`` is finite, but three of them summed are
+#: not: a bound this low keeps every sum of costs a query or a view makes (a ``DOUBLE
+#: PRECISION`` column on PostgreSQL, ``math.fsum`` in Python) finite for any number of
+#: runs, so no accepted cost can break a query.
+MAX_COST_USD = 1e12
 
 
 def is_int(

@@ -20,12 +20,11 @@ views stay as they are); without it every cache write is priced at ``cache_creat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import FLOAT_MAX, is_within, refuse_unknown_keys
+from .checks import FLOAT_MAX, MAX_COST_USD, is_within, refuse_unknown_keys
 from .errors import ValidationError
 from .run import Run
 from .token_usage import token_count
@@ -50,10 +49,11 @@ def _rate(value: Any, name: str) -> float:
     return float(value)
 
 
-def _finite(cost: float) -> float | None:
-    """A cost too large for a float (absurd rates times 64-bit counts) is not a cost a
-    run can record: unknown, like an unpriced run."""
-    return cost if math.isfinite(cost) else None
+def _recordable(cost: float) -> float | None:
+    """A cost a run cannot record (absurd rates times 64-bit counts: beyond
+    ``MAX_COST_USD``, or too large for a float at all) is unknown, like an unpriced
+    run, rather than a value that would be refused on save or break a sum of costs."""
+    return float(cost) if is_within(cost, 0, MAX_COST_USD) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +168,7 @@ class PricingTable:
         self, token_usage: Mapping[str, Any], provider: str | None, model: str | None
     ) -> float | None:
         rates = self.rates_for(provider, model)
-        return None if rates is None else _finite(rates.cost(token_usage))
+        return None if rates is None else _recordable(rates.cost(token_usage))
 
 
 def calculate_cost(
@@ -200,8 +200,8 @@ def run_cost(run: Run, table: PricingTable | Mapping[str, Any] | None = None) ->
 def reported_cost(value: object) -> float | None:
     """A cost a provider reported, when it is one: a positive finite number (``0``
     means "not reported", so the run is priced from its tokens instead; NaN, infinities
-    and numbers beyond a float are not costs a run may record)."""
-    if not is_within(value, 0, FLOAT_MAX) or value == 0:
+    and numbers beyond ``MAX_COST_USD`` are not costs a run may record)."""
+    if not is_within(value, 0, MAX_COST_USD) or value == 0:
         return None
     return float(value)
 

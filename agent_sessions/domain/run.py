@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from .checks import FLOAT_MAX, checked_int, checked_number, is_number, is_within, optional_int
+from .checks import (
+    MAX_COST_USD,
+    checked_int,
+    checked_number,
+    is_number,
+    is_within,
+    optional_int,
+)
 from .errors import ValidationError
 from .serialization import (
     json_map,
@@ -43,20 +50,24 @@ def merge_token_usage(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[st
 
 
 def _cost(value: Any) -> float | None:
-    """A cost is a finite, non-negative number, or ``None`` (unknown). Anything else is
-    refused: a NaN or an infinity would be stored, then poison every sum of costs."""
+    """A cost is a number from 0 to :data:`~agent_sessions.domain.checks.MAX_COST_USD`,
+    or ``None`` (unknown). Anything else is refused: a NaN or an infinity would be
+    stored, then poison every sum of costs, and so would a finite cost so large that a
+    few of them add up past the largest float (a view's daily rollup on PostgreSQL
+    fails, ``math.fsum`` raises)."""
     if value is None:
         return None
     if not is_number(value):
         raise ValidationError("cost_usd must be a number", details={"field": "cost_usd"})
-    return float(checked_number(value, "cost_usd"))
+    return float(checked_number(value, "cost_usd", maximum=MAX_COST_USD))
 
 
 def _stored_cost(value: Any) -> float | None:
-    """A stored cost that is not one (a non-number, or a NaN, infinite or negative
-    number written before costs were checked) reads as unknown, as a non-number always
-    did: one damaged optional value does not make a whole stored run unreadable."""
-    if not is_within(value, 0, FLOAT_MAX):
+    """A stored cost that is not one (a non-number, or a NaN, infinite, negative or
+    larger than ``MAX_COST_USD`` number written before costs were checked) reads as
+    unknown, as a non-number always did: one damaged optional value does not make a
+    whole stored run unreadable, nor its sum with others infinite."""
+    if not is_within(value, 0, MAX_COST_USD):
         return None
     return float(value)
 

@@ -100,10 +100,10 @@ def _key_text(key: Any, field: str) -> str:
     """A map key as JSON writes it: strings as they are, enums by value (or name),
     ``True``/``False``/``None`` as ``true``/``false``/``null`` and numbers in their
     JSON spelling; any other key is refused."""
+    if isinstance(key, Enum):  # before ``str``: a ``StrEnum`` key is both
+        return str.__str__(key.value) if isinstance(key.value, str) else key.name
     if isinstance(key, str):
-        return key
-    if isinstance(key, Enum):
-        return key.value if isinstance(key.value, str) else key.name
+        return str.__str__(key)  # a subclass of ``str`` as plain text
     if key is None or isinstance(key, (bool, int, float)):
         if isinstance(key, float) and not math.isfinite(key):
             raise ValidationError(

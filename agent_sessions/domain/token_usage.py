@@ -19,6 +19,11 @@ TOKEN_KEYS = (
     "cache_creation_tokens",
 )
 
+#: The counts a run is priced by when it recorded no cost (``total_tokens`` is their sum
+#: or the provider's own figure, never priced on its own). The cost summary and the
+#: daily rollup price the same counts, so they agree.
+PRICED_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
+
 
 def checked_token_usage(usage: dict[str, Any]) -> dict[str, Any]:
     """``usage`` unchanged when every count in it is a number from 0 to

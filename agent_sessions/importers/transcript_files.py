@@ -3,8 +3,9 @@ sub-agent file belongs to.
 
 Claude Code keeps ``~/.claude/projects/<project>/<session-id>.jsonl`` and, for the
 sub-agents a session started, ``<session-id>/subagents/agent-*.jsonl`` beside it. A path
-given to the importer is one of those files, a project folder, or the folder of
-projects; a session file brings its sub-agent files with it. Files come in a stable
+given to the importer is one of those files, a project folder, the folder of projects,
+or a session's folder (its sub-agents only); a session file brings its sub-agent files
+with it, and a leading ``~`` is the user's home. Files come in a stable
 order (sorted by path), each parent before its sub-agents, so a child session is written
 after the session it names as its parent.
 """
@@ -41,21 +42,34 @@ class Transcript:
 
 def subagent_files(session_file: Path) -> list[Path]:
     """The sub-agent transcripts of a session file, sorted."""
-    folder = session_file.parent / session_file.stem / "subagents"
+    return _subagents_in(session_file.parent / session_file.stem)
+
+
+def _subagents_in(session_folder: Path) -> list[Path]:
+    """The transcripts in ``session_folder/subagents/``, sorted."""
+    folder = session_folder / "subagents"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and p.is_file())
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and p.is_file())
+    except OSError:
+        return []  # a folder this user may not list holds nothing to import
 
 
 def _session_files(folder: Path, depth: int) -> Iterable[Path]:
     """Session files in ``folder`` and in the project folders below it; a folder that
-    belongs to a session file (its sub-agents) is not a project."""
+    belongs to a session file (its sub-agents) is not a project. A session's own
+    folder reached without its session file (named on its own, or left behind when
+    the session file was deleted) gives its sub-agents' files: they still name their
+    session."""
     try:
         entries = sorted(folder.iterdir())
     except OSError:
         return  # a folder this user may not list holds nothing to import
     files = [p for p in entries if p.suffix == SUFFIX and p.is_file()]
     yield from files
+    # Only folders that are not a session file's are entered: sub-agents without it.
+    yield from _subagents_in(folder)
     if depth >= MAX_DEPTH:
         return
     stems = {p.stem for p in files}
@@ -87,7 +101,8 @@ def discover(paths: Sequence[str | Path]) -> list[Transcript]:
             session_files = list(_session_files(path, 0))
             if not session_files:
                 raise ValidationError(
-                    f"no Claude Code transcripts (*{SUFFIX}) in {given}",
+                    f"no Claude Code transcripts (*{SUFFIX}) in {given}: name a transcript, "
+                    "a project folder, a session's folder or ~/.claude/projects",
                     details={"field": "paths", "path": str(given)},
                 )
         else:

@@ -10,7 +10,14 @@ the view at its event (``ProjectionEngine``) instead of failing every later quer
 Each run's counts fit a 64-bit column (records refuse larger ones), but their sums need
 not: the rollup keeps them as ``NUMERIC`` (exact on PostgreSQL; SQLite turns an
 overflowing sum into a float rather than failing) and ``usage_by_provider`` sums exactly
-(``rows.exact_sum``).
+(``rows.exact_sum``). Each cost is at most ``MAX_COST_USD`` (records refuse more), so
+the rollup's ``DOUBLE PRECISION`` sums of costs stay finite.
+
+Every token count of :data:`~agent_sessions.domain.token_usage.TOKEN_KEYS` (input,
+output, total, cache reads, cache writes) is a column of both tables. ``total_tokens``
+is what the run recorded as its total, never derived from the other counts: providers
+disagree on whether input counts include the cached tokens, so only the writer that
+knows the provider can fill it (``docs/decisions.md``).
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ from ..domain.aggregates import (
     stream_key,
 )
 from ..domain.errors import ValidationError
+from ..domain.pricing import calculate_cost
 from ..domain.run import Run
 from ..domain.serialization import field_text
-from ..domain.token_usage import TOKEN_KEYS, token_count
+from ..domain.token_usage import PRICED_KEYS, TOKEN_KEYS, token_count
 from ..ports.views import ViewCursor
 from .projection import Projection, topics_of
 from .rows import dumps, exact_sum, loads, micros, summed, utc_day
@@ -99,6 +107,8 @@ class UsageTotals:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +122,18 @@ class DailyTotals:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
     cost_usd: float
 
 
 class RunsView(Projection):
     name = "runs"
     #: 2: records checked on apply, the rollup's sums ``NUMERIC`` (they may outgrow 64
-    #: bits); 3: a model name no index can hold counts as unknown (``_model``). A view
-    #: of an older shape is rebuilt from the log when registered.
-    version = 3
+    #: bits); 3: a model name no index can hold counts as unknown (``_model``); 4: the
+    #: rollup keeps cache reads and cache writes too. A view of an older shape is
+    #: rebuilt from the log when registered.
+    version = 4
     topics = topics_of(
         RunAggregate.Created,
         RunAggregate.StatusChanged,
@@ -147,6 +160,7 @@ class RunsView(Projection):
         "day TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, "
         "run_count BIGINT NOT NULL, input_tokens NUMERIC NOT NULL, "
         "output_tokens NUMERIC NOT NULL, total_tokens NUMERIC NOT NULL, "
+        "cache_read_tokens NUMERIC NOT NULL, cache_creation_tokens NUMERIC NOT NULL, "
         "cost_usd DOUBLE PRECISION NOT NULL, PRIMARY KEY (day, provider, model))",
     )
 
@@ -204,24 +218,18 @@ class RunsView(Projection):
     @staticmethod
     def _roll_up(view: ViewCursor, record: dict[str, Any], sign: int) -> None:
         usage = record.get("token_usage") or {}
-        cost = record.get("cost_usd") or 0.0
+        cost = _rolled_cost(record, usage)
+        summed_up = ", ".join(f"{c} = view_usage_daily.{c} + EXCLUDED.{c}" for c in _DAILY_SUMS)
         view.execute(
-            "INSERT INTO view_usage_daily (day, provider, model, run_count, input_tokens, "
-            "output_tokens, total_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (day, provider, model) DO UPDATE SET "
-            "run_count = view_usage_daily.run_count + EXCLUDED.run_count, "
-            "input_tokens = view_usage_daily.input_tokens + EXCLUDED.input_tokens, "
-            "output_tokens = view_usage_daily.output_tokens + EXCLUDED.output_tokens, "
-            "total_tokens = view_usage_daily.total_tokens + EXCLUDED.total_tokens, "
-            "cost_usd = view_usage_daily.cost_usd + EXCLUDED.cost_usd",
+            f"INSERT INTO view_usage_daily (day, provider, model, {', '.join(_DAILY_SUMS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (day, provider, model) DO UPDATE SET {summed_up}",
             (
                 utc_day(record["started_at"]),
                 record.get("provider") or "",
                 _model(record) or "",
                 sign,
-                sign * token_count(usage, "input_tokens"),
-                sign * token_count(usage, "output_tokens"),
-                sign * token_count(usage, "total_tokens"),
+                *(sign * token_count(usage, key) for key in TOKEN_KEYS),
                 sign * float(cost),
             ),
         )
@@ -238,8 +246,10 @@ class RunsView(Projection):
         after: Key | None,
         limit: int,
     ) -> KeysetPage[Run]:
-        """A page of matching runs in ``order`` after ``after``; ``order=None`` is the
-        most total tokens first, which has no keyset (``last`` stays ``None``)."""
+        """A page of matching runs in ``order`` after ``after``; ``last`` is ``None``
+        when no matching run follows the page (one more row is read to know).
+        ``order=None`` is the most total tokens first, which has no keyset: one page
+        only, ``last`` always ``None``."""
         where = runs.where()
         if order is None:
             ordering = "total_tokens DESC, run_id DESC"
@@ -249,10 +259,11 @@ class RunsView(Projection):
         columns = "run_id" if order is None else order.select()
         rows = view.execute(
             f"SELECT {columns}, record FROM view_runs{where.sql()} ORDER BY {ordering} LIMIT ?",
-            [*where.params, limit],
+            [*where.params, limit + 1],
         ).fetchall()
-        last = None if order is None else order.last(rows)
-        return KeysetPage([Run.from_dict(loads(r["record"])) for r in rows], last)
+        page = rows[:limit]
+        last = order.last(page) if order is not None and len(rows) > limit else None
+        return KeysetPage([Run.from_dict(loads(r["record"])) for r in page], last)
 
     def figures(self, view: ViewCursor, runs: RunFilter) -> list[RunFigures]:
         """Status, provider, model, tokens and recorded cost of each matching run."""
@@ -279,7 +290,7 @@ class RunsView(Projection):
 
     def usage_by_provider(self, view: ViewCursor, runs: RunFilter) -> list[UsageTotals]:
         where = runs.where()
-        sums = ", ".join(exact_sum(c) for c in ("input_tokens", "output_tokens", "total_tokens"))
+        sums = ", ".join(exact_sum(c) for c in TOKEN_KEYS)
         rows = view.execute(
             "SELECT COALESCE(provider, 'unknown') AS provider, COUNT(*) AS run_count, "
             f"{sums} FROM view_runs{where.sql()} GROUP BY COALESCE(provider, 'unknown')",
@@ -289,9 +300,7 @@ class RunsView(Projection):
             UsageTotals(
                 provider=str(r["provider"]),
                 run_count=int(r["run_count"]),
-                input_tokens=summed(r, "input_tokens"),
-                output_tokens=summed(r, "output_tokens"),
-                total_tokens=summed(r, "total_tokens"),
+                **{key: summed(r, key) for key in TOKEN_KEYS},
             )
             for r in rows
         ]
@@ -315,9 +324,8 @@ class RunsView(Projection):
             .compare("day", "<=", until_day)
         )
         rows = view.execute(
-            "SELECT day, provider, model, run_count, input_tokens, output_tokens, "
-            f"total_tokens, cost_usd FROM view_usage_daily{where.sql()} "
-            "ORDER BY day, provider, model",
+            f"SELECT day, provider, model, {', '.join(_DAILY_SUMS)} "
+            f"FROM view_usage_daily{where.sql()} ORDER BY day, provider, model",
             where.params,
         ).fetchall()
         return [
@@ -326,19 +334,33 @@ class RunsView(Projection):
                 provider=str(r["provider"]),
                 model=str(r["model"]),
                 run_count=int(r["run_count"]),
-                input_tokens=int(r["input_tokens"]),
-                output_tokens=int(r["output_tokens"]),
-                total_tokens=int(r["total_tokens"]),
+                **{key: int(r[key]) for key in TOKEN_KEYS},
                 cost_usd=float(r["cost_usd"]),
             )
             for r in rows
         ]
 
 
+#: The rollup's summed columns, in the order ``_roll_up`` binds them.
+_DAILY_SUMS = ("run_count", *TOKEN_KEYS, "cost_usd")
+
+
 def _checked(record: dict[str, Any]) -> dict[str, Any]:
     """The record as ``Run`` reads it back (``validation_error`` if it cannot be one):
     what the view stores is what ``search`` returns, and every column value fits."""
     return Run.from_dict(record).to_dict()
+
+
+def _rolled_cost(record: dict[str, Any], usage: Any) -> float:
+    """What a run adds to its day's cost: its recorded cost, else its tokens priced with
+    the built-in table, else nothing (a model the table does not know). The same rule as
+    ``QueryAPI.get_cost_summary`` with its default table, so the daily rollup and the
+    cost summary agree on every run, priced or recorded."""
+    recorded = record.get("cost_usd")
+    if recorded is not None:
+        return float(recorded)
+    counts = {key: token_count(usage, key) for key in PRICED_KEYS}
+    return calculate_cost(counts, record.get("provider"), _model(record), None) or 0.0
 
 
 def _model(record: dict[str, Any]) -> str | None:

@@ -122,7 +122,9 @@ class SessionsView(Projection):
         limit: int,
     ) -> KeysetPage[Session]:
         """A page of matching sessions in ``order`` after ``after``, with the number of
-        matching sessions on all pages."""
+        matching sessions on all pages; ``last`` is ``None`` when no matching session
+        follows the page (one more row is read to know). Only a ``providers`` filter
+        reads the runs view's table: callers catch that view up for it alone."""
         where = (
             Where()
             .equals("agent_id", search.agent_id)
@@ -142,15 +144,15 @@ class SessionsView(Projection):
             rows = view.execute(f"{select}{where.sql()} ORDER BY {order.sql()}", where.params)
             tagged = [r for r in rows.fetchall() if search.tags <= set(loads(r["record"])["tags"])]
             beyond = [r for r in tagged if after is None or order.beyond(order.key(r), after)]
-            return _page(beyond[:limit], order, total=len(tagged))
+            return _search_page(beyond[: limit + 1], order, limit, total=len(tagged))
         total = view.execute(
             f"SELECT COUNT(*) AS n FROM view_sessions{where.sql()}", where.params
         ).fetchone()["n"]
         where.beyond(order, after)
         rows = view.execute(
-            f"{select}{where.sql()} ORDER BY {order.sql()} LIMIT ?", [*where.params, limit]
+            f"{select}{where.sql()} ORDER BY {order.sql()} LIMIT ?", [*where.params, limit + 1]
         )
-        return _page(rows.fetchall(), order, total=int(total))
+        return _search_page(rows.fetchall(), order, limit, total=int(total))
 
     def exists(self, view: ViewCursor, session_id: str) -> bool:
         row = view.execute(
@@ -208,6 +210,13 @@ class SessionsView(Projection):
 def _page(rows: list[Any], order: Order, *, total: int | None = None) -> KeysetPage[Session]:
     sessions = [Session.from_dict(loads(row["record"])) for row in rows]
     return KeysetPage(sessions, order.last(rows), total)
+
+
+def _search_page(rows: list[Any], order: Order, limit: int, *, total: int) -> KeysetPage[Session]:
+    """The first ``limit`` of ``rows`` (read one beyond the page): a position to go on
+    from only when a row follows, so the last page of a search has no cursor."""
+    page = _page(rows[:limit], order, total=total)
+    return page if len(rows) > limit else KeysetPage(page.items, None, total)
 
 
 __all__ = ["SEARCH_ORDERS", "SessionSearch", "SessionsView"]

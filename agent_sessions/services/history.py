@@ -247,7 +247,7 @@ class SessionHistory:
         if position > self.latest:
             raise ValidationError(
                 f"{field} {position} is past the last event of session {self.session_id} "
-                f"({self.latest})",
+                f"({self.latest}): pass a position from 0 to {self.latest}",
                 details={"field": field, "latest": self.latest},
             )
         return position

@@ -10,12 +10,15 @@ pass unnoticed (over ``long_catch_up`` notifications) is logged at INFO and repo
 the ``progress`` callback as it goes. Event
 queries read the event index, which is written with the log and never behind. Pages use
 keyset cursors (``read_models/cursors.py``) bound to the resource, the ``order_by`` and
-a fingerprint of the filters, so a cursor pages only the query that made it.
+a fingerprint of the filters, so a cursor pages only the query that made it; the last
+page of a search has no cursor (``None``), so a caller that pages until then never
+makes a final request that returns nothing.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -26,6 +29,7 @@ from ..domain.event import Event
 from ..domain.event_types import EventType
 from ..domain.pricing import calculate_cost
 from ..domain.statuses import RunStatus, SessionStatus
+from ..domain.token_usage import PRICED_KEYS
 from ..ports.session_store import SessionStore
 from ..read_models import events, runs, sessions
 from ..read_models.catalog import LONG_CATCH_UP, CatchUpProgress, ReadModels
@@ -54,6 +58,20 @@ _T = TypeVar("_T")
 DEFAULT_LIMITS = {"session": 50, "run": 50, "event": 100}
 #: The run order without a keyset: most total tokens first, one page only.
 _BY_TOKENS = "token_usage_desc"
+#: The token counts the summaries carry beside input and output.
+_CACHE_KEYS = ("cache_read_tokens", "cache_creation_tokens")
+
+
+def _cost_sum(costs: Iterable[float]) -> float:
+    """The exact sum of ``costs`` (``math.fsum``: the answer never depends on the order
+    the database returns rows in, which SQLite and PostgreSQL differ on). Each cost is
+    at most ``MAX_COST_USD`` (records refuse more, pricing calls more unknown), so the
+    sum is finite for any number of runs; were it not, it is capped at the largest
+    float rather than let ``fsum``'s ``OverflowError`` escape a query."""
+    try:
+        return min(math.fsum(costs), sys.float_info.max)
+    except OverflowError:
+        return sys.float_info.max
 
 
 class EventReader(SessionStore, Protocol):
@@ -179,11 +197,13 @@ class QueryAPI:
         stale = check.flag(stale_ok, "stale_ok")
         after = self._after(cursor, "session", order, search)
         view = self._read_models.sessions
+        # Only the provider filter reads the runs view: without it, a runs view that
+        # failed (or lags) must not stop a plain session search.
         page = self._read(
             lambda cursor: view.search(
                 cursor, search, sessions.SEARCH_ORDERS[order], after=after, limit=page_size
             ),
-            catch_up=("sessions", "runs"),
+            catch_up=("sessions", "runs") if search.providers else ("sessions",),
             stale_ok=stale,
         )
         return SessionPage(
@@ -212,6 +232,8 @@ class QueryAPI:
                 input_tokens=sum(r.input_tokens for r in figures),
                 output_tokens=sum(r.output_tokens for r in figures),
                 total_tokens=sum(r.total_tokens for r in figures),
+                cache_read_tokens=sum(r.cache_read_tokens for r in figures),
+                cache_creation_tokens=sum(r.cache_creation_tokens for r in figures),
             ),
             providers_used=sorted({r.provider for r in figures if r.provider}),
             first_event_at=from_micros(logged.first_us),
@@ -290,6 +312,8 @@ class QueryAPI:
                 output_tokens=t.output_tokens,
                 total_tokens=t.total_tokens,
                 run_count=t.run_count,
+                cache_read_tokens=t.cache_read_tokens,
+                cache_creation_tokens=t.cache_creation_tokens,
             )
             for t in totals
         }
@@ -299,6 +323,8 @@ class QueryAPI:
             total_tokens=sum(u.total_tokens for u in by_provider.values()),
             run_count=sum(u.run_count for u in by_provider.values()),
             by_provider=by_provider,
+            total_cache_read_tokens=sum(u.cache_read_tokens for u in by_provider.values()),
+            total_cache_creation_tokens=sum(u.cache_creation_tokens for u in by_provider.values()),
         )
 
     def get_usage_by_day(
@@ -335,6 +361,8 @@ class QueryAPI:
                 output_tokens=d.output_tokens,
                 total_tokens=d.total_tokens,
                 cost_usd=d.cost_usd,
+                cache_read_tokens=d.cache_read_tokens,
+                cache_creation_tokens=d.cache_creation_tokens,
             )
             for d in days
         ]
@@ -368,22 +396,15 @@ class QueryAPI:
             catch_up=("runs", "sessions"),
             stale_ok=stale,
         )
-        # Costs are summed with ``math.fsum``: exact, so the answer never depends on the
-        # order the database returns rows in (SQLite and PostgreSQL differ).
         costs: list[float] = []
         unmapped = 0
         provider_costs: dict[str, list[float]] = {}
         model_costs: dict[str, list[float]] = {}
-        model_tokens: dict[str, tuple[int, int]] = {}
+        model_tokens: dict[str, Counter[str]] = {}
         for run in figures:
             cost = run.cost_usd
             if cost is None:
-                usage = {
-                    "input_tokens": run.input_tokens,
-                    "output_tokens": run.output_tokens,
-                    "cache_read_tokens": run.cache_read_tokens,
-                    "cache_creation_tokens": run.cache_creation_tokens,
-                }
+                usage = {key: getattr(run, key) for key in PRICED_KEYS}
                 cost = calculate_cost(usage, run.provider, run.model, table)
             if cost is None:
                 unmapped += 1
@@ -392,17 +413,16 @@ class QueryAPI:
             provider_costs.setdefault(run.provider or "unknown", []).append(cost)
             model = run.model or "unknown"
             model_costs.setdefault(model, []).append(cost)
-            tokens_in, tokens_out = model_tokens.get(model, (0, 0))
-            model_tokens[model] = (tokens_in + run.input_tokens, tokens_out + run.output_tokens)
+            model_tokens.setdefault(model, Counter()).update(_model_counts(run))
         return CostSummary(
-            total_cost_usd=math.fsum(costs),
+            total_cost_usd=_cost_sum(costs),
             run_count=len(figures),
             by_provider={
-                name: ProviderCost(math.fsum(spent), len(spent))
+                name: ProviderCost(_cost_sum(spent), len(spent))
                 for name, spent in provider_costs.items()
             },
             by_model={
-                model: ModelCost(math.fsum(spent), *model_tokens[model])
+                model: _model_cost(spent, model_tokens[model])
                 for model, spent in model_costs.items()
             },
             unmapped_runs=unmapped,
@@ -454,13 +474,18 @@ class QueryAPI:
         )
         stale = check.flag(stale_ok, "stale_ok")
         after = self._after(cursor, "event", order, search)
+        keyset = events.SEARCH_ORDERS[order]
         view = self._read_models.events
-        page = self._read(
-            lambda cursor: view.search(
-                cursor, search, events.SEARCH_ORDERS[order], after=after, limit=page_size
-            ),
-            stale_ok=stale,
-        )
+
+        def work(cursor: Any) -> KeysetPage[str]:
+            page = view.search(cursor, search, keyset, after=after, limit=page_size)
+            return _unless_last(
+                page,
+                page_size,
+                lambda: view.search(cursor, search, keyset, after=page.last, limit=1),
+            )
+
+        page = self._read(work, stale_ok=stale)
         found = {e.id: e for e in self._store.get_events_by_ids(page.items)}
         # An event pruned or erased after the index was read is simply not returned.
         return EventPage(
@@ -515,6 +540,35 @@ class QueryAPI:
             events=self._store.get_events(session_id),
             artifacts=artifacts,
         )
+
+
+def _unless_last(
+    page: KeysetPage[_T], page_size: int, next_row: Callable[[], KeysetPage[_T]]
+) -> KeysetPage[_T]:
+    """``page`` without its position when nothing follows it: a short page is the last;
+    a full one is when ``next_row`` (the one row after it, read in the same
+    transaction) finds none. The event index answers that cheaply by its keyset."""
+    if page.last is None:
+        return page
+    if len(page.items) < page_size or not next_row().items:
+        return KeysetPage(page.items, None, page.total)
+    return page
+
+
+def _model_counts(run: runs.RunFigures) -> dict[str, int]:
+    counts = {key: getattr(run, key) for key in ("input_tokens", "output_tokens", *_CACHE_KEYS)}
+    return {**counts, "run_count": 1}
+
+
+def _model_cost(spent: list[float], counts: Counter[str]) -> ModelCost:
+    return ModelCost(
+        cost_usd=_cost_sum(spent),
+        input_tokens=counts["input_tokens"],
+        output_tokens=counts["output_tokens"],
+        cache_read_tokens=counts["cache_read_tokens"],
+        cache_creation_tokens=counts["cache_creation_tokens"],
+        run_count=counts["run_count"],
+    )
 
 
 __all__ = ["MAX_FILTER_VALUES", "MAX_QUERY_LIMIT", "EventReader", "QueryAPI"]

@@ -1,4 +1,10 @@
-"""Typed results of the ``QueryAPI``: pages, stats, usage, costs and exports."""
+"""Typed results of the ``QueryAPI``: pages, stats, usage, costs and exports.
+
+Token figures carry every count the runs view sums: input, output, cache reads
+(``cache_read_tokens``), cache writes (``cache_creation_tokens``) and the runs' recorded
+``total_tokens`` (never derived from the others, see ``read_models/runs.py``). A page's
+``cursor`` is ``None`` on the last page.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ class TokenTotals:
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,8 @@ class ProviderUsage:
     output_tokens: int
     total_tokens: int
     run_count: int
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ class UsageSummary:
     total_tokens: int
     run_count: int
     by_provider: dict[str, ProviderUsage]
+    total_cache_read_tokens: int = 0
+    total_cache_creation_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,8 @@ class DailyUsage:
     output_tokens: int
     total_tokens: int
     cost_usd: float
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +103,10 @@ class ModelCost:
     cost_usd: float
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    #: Runs of the model with a cost (recorded or priced).
+    run_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
