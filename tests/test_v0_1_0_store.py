@@ -453,6 +453,17 @@ def _empty_page(value: Any) -> bool:
     )
 
 
+def _daily(answers: Answers, *, cost: bool) -> dict[str, Any]:
+    """The ``usage_by_day`` answers without their costs, or their costs alone."""
+    sections: dict[str, Any] = answers["usage_by_day"]
+    if cost:
+        return {key: [day["cost_usd"] for day in days] for key, days in sections.items()}
+    return {
+        key: [{k: v for k, v in day.items() if k != "cost_usd"} for day in days]
+        for key, days in sections.items()
+    }
+
+
 def same_as_v0_1_0(answers: Answers, expected: Answers) -> None:
     """Every answer exactly as v0.1.0 gave it (in its terms: ``_in_v0_1_0_terms``), but
     for the float sums of ``get_cost_summary``: v0.1.0 added costs up in whatever order
@@ -464,10 +475,15 @@ def same_as_v0_1_0(answers: Answers, expected: Answers) -> None:
     answers = _in_v0_1_0_terms(answers, expected)
     expected = _in_v0_1_0_terms(expected, expected)
     same_sections(
-        {**answers, "cost_summary": None},
-        {**expected, "cost_summary": None},
+        {**answers, "cost_summary": None, "usage_by_day": _daily(answers, cost=False)},
+        {**expected, "cost_summary": None, "usage_by_day": _daily(expected, cost=False)},
         "v0.1.0's answers on the same store",
     )
+    # Since 0.4 the daily rollup prices a run without a recorded cost as the cost
+    # summary does (v0.1.0 added recorded costs only), so a day's cost can only grow.
+    for key, days in _daily(answers, cost=True).items():
+        for ours, theirs in zip(days, _daily(expected, cost=True)[key], strict=True):
+            assert ours >= theirs - 1e-12, (key, ours, theirs)
     assert_close(answers["cost_summary"], expected["cost_summary"], "cost_summary")
 
 

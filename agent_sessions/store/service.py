@@ -303,11 +303,6 @@ class EventSourcedSessionStore:
         stream = session_stream_id(session.id)
         aggregate = self._current(self._sessions, stream, session, trusted)
         if aggregate is None:
-            if session.version is not None and self._erased(session.id):
-                # A record read before the session was erased: saving it would bring
-                # back what the erasure removed (a lost delete). A new record may
-                # reuse the id; a read one may not.
-                raise session_not_found(session.id)
             aggregate = SessionAggregate.start(
                 session, log_position=position, with_events=with_events
             )
@@ -382,9 +377,6 @@ class EventSourcedSessionStore:
             return [a.read() for a in aggregates if a is not None]
 
         return self._guard("list_sessions", work)
-
-    def _erased(self, session_id: str) -> bool:
-        return bool(self._app.recorder.select_events(tombstone_id(session_id), limit=1))
 
     def delete_session(self, session_id: str) -> None:
         """Erase the session, its runs and its events, with their index rows, in one
