@@ -44,9 +44,11 @@ layers: $(STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory -j 4 lint typecheck layers unit
 
-# Two workers, for the same reason: two processes on the two cores halve the suite's time.
+# Four workers on two cores, for the same reason: each worker computes about 40% of the
+# time (measured), so four keep both cores busy (11.5 min here against 13 with two).
+# Work stealing rebalances the long tests at the end of the run.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n 2
+	$(BIN)/python -m pytest -q -m "not slow" -n 4 --dist worksteal
 
 test-reliability: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
