@@ -40,6 +40,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store that outlives its opening, for a second handle, another process or a
+    command line that opens it anew: a SQLite file, or a PostgreSQL schema of its own
+    (``memory://`` is private to one store object)."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "store.db")
+    else:
+        server = request.getfixturevalue("pg_server_url")
+        with fresh_schema(server) as schema:
+            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+
+
 @pytest.fixture
 def store(store_url: str) -> Iterator[EventSourcedSessionStore]:
     """An open store on each backend of ``store_url``, closed after the test."""

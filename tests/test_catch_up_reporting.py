@@ -10,11 +10,9 @@ from __future__ import annotations
 import io
 import itertools
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import fresh_schema, with_options
 
 from agent_sessions import AgentSessionsError, ErrorCode, Run, Session, open_store
 from agent_sessions.cli.progress import progress_bars
@@ -35,16 +33,6 @@ def _session_with_runs(store: Store, runs: int, agent: str = "bulk") -> Session:
     session = Session.new(agent_id=agent)
     store.write_session(session, [Run.new(session_id=session.id) for _ in range(runs)], [])
     return session
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-        return
-    server = request.getfixturevalue("pg_server_url")
-    with fresh_schema(server) as schema:
-        yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
 
 
 # (a) the lag -------------------------------------------------------------------------------

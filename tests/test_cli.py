@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,14 +25,10 @@ from agent_sessions.backends.schema import CURRENT_VERSION
 from agent_sessions.cli import cli, main
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+@pytest.fixture
+def url(durable_url: str) -> str:
+    """The store the commands open anew each time (``conftest.durable_url``)."""
+    return durable_url
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:

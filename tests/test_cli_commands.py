@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,15 +41,10 @@ NOW = datetime.now(UTC)
 LONG_AGO = NOW - timedelta(days=400)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store the command line opens anew for each command: a file, or a schema."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+@pytest.fixture
+def url(durable_url: str) -> str:
+    """The store the commands open anew each time (``conftest.durable_url``)."""
+    return durable_url
 
 
 def invoke(*args: str, stdin: str | None = None) -> Result:

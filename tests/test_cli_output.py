@@ -15,14 +15,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from pg_server import fresh_schema, with_options
 from rich.console import Console
 
 from agent_sessions import Event, EventType, Run, Session, open_store
@@ -34,14 +32,10 @@ LONG_AGENT = "an-agent-whose-name-alone-is-longer-than-the-eighty-columns-rich-a
 TAGS = ["nightly-regression-suite", "team-platform-infrastructure"]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+@pytest.fixture
+def url(durable_url: str) -> str:
+    """The store the commands open anew each time (``conftest.durable_url``)."""
+    return durable_url
 
 
 def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:

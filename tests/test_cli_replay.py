@@ -19,7 +19,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,6 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from pg_server import fresh_schema, with_options
 from rich.console import Console
 
 from agent_sessions import (
@@ -53,16 +51,10 @@ V0_1_0_STORE = Path(__file__).parent / "fixtures" / "v0_1_0" / "store.db"
 MODEL = "claude-sonnet-4-20250514"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store the command line opens anew each time: a file, or a schema of its own
-    (``memory://`` would be a new empty store for every command)."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
+@pytest.fixture
+def url(durable_url: str) -> str:
+    """The store the commands open anew each time (``conftest.durable_url``)."""
+    return durable_url
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from pg_server import fresh_schema, with_options
 
 from agent_sessions import Run, Session, open_store
 from agent_sessions.composition import Store
@@ -104,17 +102,6 @@ def test_a_changed_run_moves_its_cache_counts_in_the_rollup(store: Store) -> Non
     assert (day.cache_read_tokens, day.run_count) == (12, 1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def reopenable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store that outlives its first opening: a SQLite file or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-    else:
-        server = request.getfixturevalue("pg_server_url")
-        with fresh_schema(server) as schema:
-            yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
-
-
 #: The daily rollup of runs view shape 3, before it kept cache counts.
 _SHAPE_3_DAILY = (
     "CREATE TABLE view_usage_daily ("
@@ -125,15 +112,15 @@ _SHAPE_3_DAILY = (
 )
 
 
-def test_a_view_of_the_older_shape_is_rebuilt_with_the_cache_counts(reopenable_url: str) -> None:
-    with open_store(reopenable_url) as store:
+def test_a_view_of_the_older_shape_is_rebuilt_with_the_cache_counts(durable_url: str) -> None:
+    with open_store(durable_url) as store:
         session = record(store)
         store.query().get_usage_by_day()  # the view is current
         with store.projections.views.transaction(commit=True) as view:
             view.execute("DROP TABLE view_usage_daily")
             view.execute(_SHAPE_3_DAILY)
             view.execute("UPDATE view_meta SET value = '3' WHERE name = 'shape:runs'")
-    with open_store(reopenable_url) as store:
+    with open_store(durable_url) as store:
         query = store.query()
         days = {d.provider: d for d in query.get_usage_by_day()}
         assert days["anthropic"].cache_creation_tokens == 44

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
 from click.testing import CliRunner
 from openai_agents_support import ScriptedModel, call, run, text
-from pg_server import fresh_schema, with_options
 
 from agent_sessions import EventType, RetentionPolicy, open_async_store, open_store
 from agent_sessions.adapters.openai_agents import AgentSessionsSession
@@ -125,17 +122,6 @@ def test_session_input_callback_and_list_input_rules(store_url: str) -> None:
             assert model.inputs[-1] == [history[0], new_turn[0]]
 
     run(check())
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store another opening sees (the CLI opens it again): a file or a schema."""
-    if request.param == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "store.db")
-        return
-    server = request.getfixturevalue("pg_server_url")
-    with fresh_schema(server) as schema:
-        yield with_options(server, schema=schema, pool_size=2, max_overflow=2)
 
 
 def test_the_session_is_an_ordinary_session_for_queries_replay_cli_and_retention(
