@@ -241,14 +241,13 @@ def _facade_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name.startswith("agent-sessions-async"))
 
 
-async def _waits_while_ticking(url: str, append: str) -> tuple[int, float, list[list[Event]]]:
+async def _waits_while_ticking(url: str, append: str) -> tuple[int, list[list[Event]]]:
     """50 long-polls wait while a ticker runs every 10 ms; then one event per session is
     appended (through the facade, or through a second sync handle: another writer)."""
     async with open_async_store(url) as store:
         sessions = [Session.new(agent_id="waiter") for _ in range(WAITERS)]
         for session in sessions:
             await store.save_session(session)
-        loop = asyncio.get_running_loop()
         ticks = 0
         stop = asyncio.Event()
 
@@ -258,14 +257,16 @@ async def _waits_while_ticking(url: str, append: str) -> tuple[int, float, list[
                 await asyncio.sleep(TICK)
                 ticks += 1
 
-        started = loop.time()
         ticking = asyncio.create_task(ticker())
         waits = [
             asyncio.create_task(store.get_events(session.id, wait_timeout_ms=60_000))
             for session in sessions
         ]
+        await asyncio.sleep(0)  # every wait has started
+        before = ticks
         await asyncio.sleep(1.0)
         assert not any(wait.done() for wait in waits)
+        ticked_while_waiting = ticks - before
         # Waits hold no thread: a read still gets through the facade's few workers.
         assert await asyncio.wait_for(store.get_latest_sequence(sessions[0].id), 30) == 0
         assert _facade_threads() <= DEFAULT_WORKERS
@@ -280,16 +281,17 @@ async def _waits_while_ticking(url: str, append: str) -> tuple[int, float, list[
         assert [[e.id for e in page] for page in woken] == [[e.id] for e in events]
         stop.set()
         await ticking
-        return ticks, loop.time() - started, woken
+        return ticked_while_waiting, woken
 
 
 @pytest.mark.parametrize("append", ["facade", "other_handle"])
 def test_waits_never_block_the_loop_and_appends_wake_them(shared_url: str, append: str) -> None:
-    ticks, elapsed, woken = asyncio.run(_waits_while_ticking(shared_url, append))
+    ticks, woken = asyncio.run(_waits_while_ticking(shared_url, append))
     assert len(woken) == WAITERS
-    # A loop blocked by a wait would tick (almost) never; a free one ticks about every
-    # 10 ms. Half of that is a bound only a blocked loop fails.
-    assert ticks >= 0.5 * elapsed / TICK, (ticks, elapsed)
+    # While the 50 waits (60 s each) were pending, the ticker kept running: a wait that
+    # held the loop would have held it past that second, and it would not have ticked.
+    # No rate is asked of it: a loaded machine may tick seldom, but it ticks.
+    assert ticks >= 5, ticks
 
 
 def test_a_long_poll_times_out_with_an_empty_list(store_url: str) -> None:
