@@ -1,5 +1,7 @@
-"""A process of the two-process pop race: waits for the start file, then pops the
-session's items until it is empty and prints what it got, as JSON, one per line."""
+"""A process of the two-process pop race: waits for the start file, pops one item,
+then waits until the other process has popped one too (so the two truly overlap, however
+the scheduler runs them), then pops the session's items until it is empty and prints
+what it got, as JSON, one per line."""
 
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ async def pop_all(url: str, session_id: str, start: Path) -> list[object]:
         while not start.exists():
             time.sleep(0.001)
         popped = []
+        first = await session.pop_item()
+        if first is not None:
+            popped.append(first)
+        (start.parent / f"popped-{os.getpid()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(start.parent.glob("popped-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
         while (item := await session.pop_item()) is not None:
             popped.append(item)
         return popped
