@@ -17,11 +17,15 @@ from concurrent.futures import ProcessPoolExecutor
 from urllib.parse import urlsplit
 
 import pg_workers
+import psycopg
 import pytest
+from eventsourcing.persistence import ProgrammingError
 from pg_server import admin_connection, fresh_schema, with_options
 from tcp_proxy import TcpProxy
 
 from agent_sessions import AgentSessionsError, Event, EventType, Session, open_store
+from agent_sessions.backends.view_store import lost_creation_race
+from agent_sessions.ports.failures import Failure
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -279,3 +283,36 @@ def test_listener_thread_stops_on_close(pg_url: str) -> None:
     assert waiter_result == [[]]
     listeners = [t for t in threading.enumerate() if t.name == "agent-sessions-listen"]
     assert not any(t.is_alive() for t in listeners)
+
+
+def test_a_lost_race_to_create_a_table_is_a_conflict(pg_url: str, pg_server_url: str) -> None:
+    """Processes creating the views' tracking table at once: PostgreSQL refuses the
+    losers' ``CREATE TABLE IF NOT EXISTS`` with a catalog unique violation, or with
+    ``duplicate_object`` for the table's row type, depending on the moment. Both are
+    lost races, retried (the retry finds the winner's table), not storage failures
+    (seen once when eight processes first queried one new store on a loaded machine).
+    Here the server raises both errors for real, wrapped as the recorder wraps them."""
+    schema = urlsplit(pg_url).query.split("schema=")[1].split("&")[0]
+    refused: list[psycopg.Error] = []
+    with admin_connection(pg_server_url) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        conn.execute(f"CREATE TYPE \"{schema}\".taken AS ENUM ('x')")
+        conn.execute(f'CREATE TABLE "{schema}".table_taken (x int)')
+        for statement in (
+            f'CREATE TABLE IF NOT EXISTS "{schema}".taken (x int)',  # the type is there
+            f'CREATE TABLE "{schema}".table_taken (x int)',
+        ):
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(statement)
+            refused.append(caught.value)
+    assert [error.sqlstate for error in refused] == ["42710", "42P07"]
+    with open_store(pg_url) as store:
+        views = store.read_models.views
+        for error in refused:
+            wrapped = ProgrammingError(str(error))
+            wrapped.__cause__ = error
+            assert lost_creation_race(wrapped)
+            assert views._classify_creation(wrapped) is Failure.CONFLICT
+            assert views.classify(wrapped) is Failure.OTHER  # elsewhere: not retried
+        other = psycopg.errors.UndefinedTable("no such table")
+        assert not lost_creation_race(other)

@@ -26,6 +26,20 @@ from ..ports.retry import DEFAULT_RETRY
 from ..ports.views import ViewCursor
 
 _QMARK = re.compile(r"\?")
+#: SQLSTATEs of a ``CREATE ... IF NOT EXISTS`` that lost a race: duplicate_object (the
+#: table's row type) and duplicate_table. PostgreSQL checks existence before it takes
+#: the catalog's locks, so concurrent creators can fail this way, or with a unique
+#: violation in the catalog, which every recorder already reports as a conflict.
+_CREATION_RACE_SQLSTATES = {"42710", "42P07"}
+
+
+def lost_creation_race(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the driver error behind it) is a ``CREATE ... IF NOT EXISTS``
+    refused because a concurrent creator committed the same object first."""
+    return any(
+        getattr(error, "sqlstate", None) in _CREATION_RACE_SQLSTATES
+        for error in (exc, exc.__cause__)
+    )
 
 
 class SqlViewCursor:
@@ -78,12 +92,20 @@ class TrackedViews:
         Processes that use a new store's read models for the first time at the same
         moment all create the tracking table: the stock recorder checks whether it
         exists and then creates it with its first row, so all but one fail (SQLite on
-        that row, PostgreSQL on the table's type). A retry finds the winner's table
-        and row and creates nothing."""
+        that row, PostgreSQL on the table's type, as a duplicate object or a catalog
+        unique violation). A retry finds the winner's table and row and creates
+        nothing."""
         dialect_recorder = cast(Any, super())
         DEFAULT_RETRY.run(
-            "create the views' tracking table", dialect_recorder.create_table, self.classify
+            "create the views' tracking table",
+            dialect_recorder.create_table,
+            self._classify_creation,
         )
+
+    def _classify_creation(self, exc: BaseException) -> Failure | None:
+        """:meth:`classify`, with a lost creation race as a conflict: retried, the
+        ``IF NOT EXISTS`` then finds the winner's table."""
+        return Failure.CONFLICT if lost_creation_race(exc) else self.classify(exc)
 
     @property
     def tracking(self) -> TrackingRecorder:
